@@ -1,0 +1,81 @@
+"""bosun runs AI agents in production.
+
+```python
+import bosun
+
+@bosun.tool(scope="crm:read")
+def lookup_customer(email: str) -> dict[str, str]:
+    "Find a customer by email."
+    ...
+
+agent = bosun.Agent(name="support", instructions="...", tools=[lookup_customer],
+                    model="openai:gpt-4.1-mini")
+async with bosun.Runtime() as runtime:
+    result = await runtime.run(agent, "Where is my order?")
+```
+"""
+
+from bosun import errors
+from bosun.config import Settings, load_settings
+from bosun.data.store import Store
+from bosun.models.base import Model, ModelRequest, ModelResponse, ModelSettings, ToolCall, Usage
+from bosun.runtime.agent import Agent, ModelPolicy
+from bosun.runtime.budget import Budget
+from bosun.runtime.critic import Critic, RuleCritic, Verdict
+from bosun.runtime.runtime import RunResult, Runtime
+from bosun.runtime.state import Handoff, RunState, RunStatus
+from bosun.tools.base import (
+    ApprovalDecision,
+    BreakerPolicy,
+    ErrorKind,
+    Reconciliation,
+    RetryPolicy,
+    Risk,
+    ToolContext,
+    ToolPolicy,
+    ToolResult,
+)
+from bosun.tools.decorator import Tool, tool
+from bosun.tools.secrets import EnvSecrets, MappingSecrets, Secret, SecretsProvider
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "ApprovalDecision",
+    "BreakerPolicy",
+    "Budget",
+    "Critic",
+    "EnvSecrets",
+    "ErrorKind",
+    "Handoff",
+    "MappingSecrets",
+    "Model",
+    "ModelPolicy",
+    "ModelRequest",
+    "ModelResponse",
+    "ModelSettings",
+    "Reconciliation",
+    "RetryPolicy",
+    "Risk",
+    "RuleCritic",
+    "RunResult",
+    "RunState",
+    "RunStatus",
+    "Runtime",
+    "Secret",
+    "SecretsProvider",
+    "Settings",
+    "Store",
+    "Tool",
+    "ToolCall",
+    "ToolContext",
+    "ToolPolicy",
+    "ToolResult",
+    "Usage",
+    "Verdict",
+    "__version__",
+    "errors",
+    "load_settings",
+    "tool",
+]

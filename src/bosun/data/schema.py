@@ -1,0 +1,89 @@
+"""Tables of bosun's store (SQLAlchemy Core). Alembic migrations create them; this is the map.
+
+The journal (`steps`) is the single record of what a run did: the runtime resumes from it, the
+CLI and tracing read it, and the typed columns beside the JSON payload make it queryable.
+`tool_calls`, `usage` and `messages` are SQL views over `steps`, so nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["audit", "metadata", "runs", "steps"]
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("output", sa.Text),
+    sa.Column("handoff", sa.Text),  # JSON: the escalation package
+    sa.Column("error", sa.Text),
+    sa.Column("principal", sa.String(200)),
+    sa.Column("tenant", sa.String(200)),
+    sa.Column("grants", sa.Text, nullable=False),  # JSON list of scopes
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Numeric(18, 8)),
+    sa.Column("lease_owner", sa.String(100)),
+    sa.Column("lease_expires_at", sa.Float),
+    sa.UniqueConstraint("tenant", "idempotency_key", name="uq_runs_idempotency"),
+)
+sa.Index("ix_runs_status_created", runs.c.status, runs.c.created_at)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("tool", sa.String(64)),
+    sa.Column("call_id", sa.String(200)),
+    sa.Column("model", sa.String(200)),
+    sa.Column("status", sa.String(32)),  # "ok" or an error kind
+    sa.Column("input_tokens", sa.Integer),
+    sa.Column("output_tokens", sa.Integer),
+    sa.Column("cost_usd", sa.Numeric(18, 8)),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("seq", sa.Integer),
+    sa.Column("actor", sa.String(200)),
+    sa.Column("approver", sa.String(200)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+)
+sa.Index("ix_audit_run", audit.c.run_id)
+
+VIEWS = {
+    "tool_calls": (
+        "SELECT run_id, seq, call_id, tool, status, latency_ms, created_at, payload "
+        "FROM steps WHERE kind = 'tool_result'"
+    ),
+    "usage": (
+        "SELECT run_id, seq, model, input_tokens, output_tokens, cost_usd, latency_ms, created_at "
+        "FROM steps WHERE kind = 'model_response'"
+    ),
+    "messages": (
+        "SELECT run_id, seq, kind, payload, created_at FROM steps "
+        "WHERE kind IN ('run_started', 'model_response', 'tool_result', 'human_note')"
+    ),
+}
+"""Read-only views over the journal, created by the initial migration."""

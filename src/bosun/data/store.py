@@ -1,0 +1,347 @@
+"""The store: one SQLAlchemy engine, SQLite (WAL) or PostgreSQL, the same code.
+
+Writes arrive as batches of operations (`NewRun`, `Step`, `RunUpdate`, `AuditEvent`) and are
+committed in one transaction, so the journal entries of many concurrent runs cost one commit
+(see `bosun.data.writer`). Reads are plain queries. Everything here is synchronous; the async
+runtime calls it from the writer's thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from bosun.data import audit as audit_chain
+from bosun.data.schema import audit, runs, steps
+from bosun.errors import JournalConflict, RunNotFound, StoreError
+
+__all__ = ["AuditEvent", "NewRun", "RunRow", "RunUpdate", "Step", "StepRow", "Store", "WriteOp"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_AUDIT_LOCK_KEY = 0x6B6F7375  # pg_advisory_xact_lock key serialising audit chain appends
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewRun:
+    """Insert a run row."""
+
+    id: str
+    agent: str
+    status: str
+    input: str
+    grants: str
+    principal: str | None = None
+    tenant: str | None = None
+    idempotency_key: str | None = None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """Append one journal entry."""
+
+    run_id: str
+    seq: int
+    kind: str
+    payload: str
+    created_at: float
+    tool: str | None = None
+    call_id: str | None = None
+    model: str | None = None
+    status: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunUpdate:
+    """Update columns of a run row."""
+
+    run_id: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """Append one row to the hash-chained audit log."""
+
+    action: str
+    payload: str
+    created_at: float
+    run_id: str | None = None
+    seq: int | None = None
+    actor: str | None = None
+    approver: str | None = None
+
+
+WriteOp = NewRun | Step | RunUpdate | AuditEvent
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """A run as stored."""
+
+    id: str
+    agent: str
+    status: str
+    input: str
+    output: str | None
+    handoff: str | None
+    error: str | None
+    principal: str | None
+    tenant: str | None
+    grants: str
+    idempotency_key: str | None
+    created_at: float
+    updated_at: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """A journal entry as stored."""
+
+    run_id: str
+    seq: int
+    kind: str
+    created_at: float
+    tool: str | None
+    call_id: str | None
+    model: str | None
+    status: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: Decimal | None
+    latency_ms: float | None
+    payload: str
+
+
+_RUN_COLUMNS = [c for c in runs.c if c.name in RunRow.__slots__]
+
+
+class Store:
+    """bosun's database. Open with `Store.open(url)`; migrations run on open."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to `url` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+        if url.startswith("sqlite"):
+            path = sa.engine.make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            _tune_sqlite(engine)
+        else:
+            engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        """Release all connections."""
+        self.engine.dispose()
+
+    # --- schema -------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (cheap when already there)."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self._write() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    # --- writes -------------------------------------------------------------------------
+
+    def write(self, ops: Sequence[WriteOp]) -> None:
+        """Commit `ops` in one transaction, in order.
+
+        Raises `JournalConflict` when a journal position is already taken (another process
+        owns the run), `StoreError` for anything else the database refused.
+        """
+        try:
+            with self._write() as conn:
+                self._apply(conn, ops)
+        except sa.exc.IntegrityError as exc:
+            conflict = self._find_conflict(ops)
+            if conflict is not None:
+                raise JournalConflict(
+                    f"journal position {conflict.seq} of run {conflict.run_id} is taken",
+                    run_id=conflict.run_id,
+                    seq=conflict.seq,
+                ) from exc
+            raise StoreError(f"the store refused a write: {exc.orig}") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"the store failed: {exc}") from exc
+
+    def _apply(self, conn: Connection, ops: Sequence[WriteOp]) -> None:
+        new_runs = [_as_dict(op) for op in ops if isinstance(op, NewRun)]
+        if new_runs:
+            for row in new_runs:
+                row["updated_at"] = row["created_at"]
+            conn.execute(runs.insert(), new_runs)
+        step_rows = [_as_dict(op) for op in ops if isinstance(op, Step)]
+        if step_rows:
+            conn.execute(steps.insert(), step_rows)
+        for op in ops:
+            if isinstance(op, RunUpdate):
+                values = {"updated_at": time.time(), **op.values}
+                conn.execute(runs.update().where(runs.c.id == op.run_id).values(**values))
+        events = [op for op in ops if isinstance(op, AuditEvent)]
+        if events:
+            self._append_audit(conn, events)
+
+    def _append_audit(self, conn: Connection, events: list[AuditEvent]) -> None:
+        if self.dialect == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
+        prev = conn.execute(
+            sa.select(audit.c.hash).order_by(audit.c.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        rows = []
+        prev_hash = prev or audit_chain.GENESIS
+        for ev in events:
+            row = _as_dict(ev)
+            row["prev_hash"] = prev_hash
+            row["hash"] = prev_hash = audit_chain.row_hash(row)
+            rows.append(row)
+        conn.execute(audit.insert(), rows)
+
+    def _find_conflict(self, ops: Sequence[WriteOp]) -> Step | None:
+        keys = [(op.run_id, op.seq) for op in ops if isinstance(op, Step)]
+        if not keys:
+            return None
+        with self.engine.connect() as conn:
+            taken = set(
+                conn.execute(
+                    sa.select(steps.c.run_id, steps.c.seq).where(
+                        sa.tuple_(steps.c.run_id, steps.c.seq).in_(keys)
+                    )
+                ).all()
+            )
+        return next(
+            (op for op in ops if isinstance(op, Step) and (op.run_id, op.seq) in taken), None
+        )
+
+    # --- reads --------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRow:
+        """The run row; raises `RunNotFound`."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise RunNotFound(f"no run with id {run_id!r}")
+        return RunRow(**row._mapping)
+
+    def find_run(self, *, tenant: str | None, idempotency_key: str) -> RunRow | None:
+        """The run submitted earlier with this idempotency key, if any."""
+        tenant_match = runs.c.tenant.is_(None) if tenant is None else runs.c.tenant == tenant
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(*_RUN_COLUMNS).where(
+                    tenant_match, runs.c.idempotency_key == idempotency_key
+                )
+            ).first()
+        return None if row is None else RunRow(**row._mapping)
+
+    def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRow]:
+        """Newest first."""
+        query = sa.select(*_RUN_COLUMNS).order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        if agent is not None:
+            query = query.where(runs.c.agent == agent)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).all()
+        return [RunRow(**r._mapping) for r in rows]
+
+    def journal(self, run_id: str) -> list[StepRow]:
+        """Every journal entry of a run, in order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq)
+            ).all()
+        return [StepRow(**r._mapping) for r in rows]
+
+    def audit_rows(self, *, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Audit rows in chain order (optionally one run's)."""
+        query = sa.select(audit).order_by(audit.c.id)
+        if run_id is not None:
+            query = query.where(audit.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query).all()]
+
+    def verify_audit(self) -> audit_chain.Verification:
+        """Check every link of the audit chain; reports the first broken row."""
+        query = sa.select(audit).order_by(audit.c.id)
+        with (
+            self.engine.connect() as conn,
+            conn.execution_options(yield_per=1000).execute(query) as result,
+        ):
+            return audit_chain.verify(dict(r._mapping) for r in result)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        # On SQLite a write transaction starts with BEGIN IMMEDIATE: taking the write lock up
+        # front avoids the deadlock two deferred transactions hit when both upgrade to writing.
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+
+def _as_dict(op: NewRun | Step | AuditEvent) -> dict[str, Any]:
+    return {name: getattr(op, name) for name in op.__slots__}
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, normal sync, busy timeout, and transactions that SQLAlchemy's BEGIN controls."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))

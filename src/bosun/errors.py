@@ -1,0 +1,229 @@
+"""bosun's errors: one tree, three families.
+
+```
+BosunError
+├── ModelRetry                  signal: the model can act on it (guidance goes back to the model)
+├── UserError                   a mistake by the developer using bosun: says what to change
+│   ├── ConfigError               settings, bosun.toml, environment
+│   ├── ModelNameError            a model string bosun cannot resolve
+│   ├── ToolDefinitionError       a function that cannot become a tool
+│   ├── AgentNotFound             resume/run of an agent the runtime does not know
+│   ├── MissingDependency         an optional extra is not installed
+│   └── RunNotFound               a run id absent from the store
+└── RunFailure                  something failed while running; typed fields say where
+    ├── ModelError                a provider call failed (provider, model, status_code)
+    │   ├── ModelRateLimited        429: retry_after seconds when the provider said
+    │   ├── ModelTimeout            no answer in time
+    │   ├── ModelAuthError          bad or missing credentials (not retried)
+    │   ├── ModelRefusal            the model declined (not retried)
+    │   ├── ModelBadResponse        a body bosun cannot use: malformed, empty
+    │   ├── ModelUnavailable        5xx, connection refused, overloaded
+    │   └── ContextTooLong          the request does not fit the model's context
+    ├── ToolFailure               raised by tool code, classified for the pipeline (tool)
+    │   ├── TransientToolError      worth retrying (network blip, 503, lock timeout)
+    │   └── PermanentToolError      retrying will not help (not found, rejected)
+    ├── StoreError                the store failed or was changed under us
+    │   └── JournalConflict         another process appended the same journal position
+    └── AuditChainBroken          verification found a broken link (row)
+```
+
+Third-party exceptions are translated where they enter bosun (the model adapters, the store),
+most specific first, and chained with ``from exc``. What the model sees of any failure is the
+structured tool result or a guidance message, never a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentNotFound",
+    "AuditChainBroken",
+    "BosunError",
+    "ConfigError",
+    "ContextTooLong",
+    "JournalConflict",
+    "MissingDependency",
+    "ModelAuthError",
+    "ModelBadResponse",
+    "ModelError",
+    "ModelNameError",
+    "ModelRateLimited",
+    "ModelRefusal",
+    "ModelRetry",
+    "ModelTimeout",
+    "ModelUnavailable",
+    "PermanentToolError",
+    "RunFailure",
+    "RunNotFound",
+    "StoreError",
+    "ToolDefinitionError",
+    "ToolFailure",
+    "TransientToolError",
+    "UserError",
+]
+
+
+class BosunError(Exception):
+    """Base of every error bosun raises on purpose."""
+
+
+class ModelRetry(BosunError):
+    """Raised by a tool to send `message` back to the model as guidance (e.g. "no such order")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- developer mistakes -------------------------------------------------------------------
+
+
+class UserError(BosunError):
+    """The code or configuration using bosun is wrong; the message says what to change."""
+
+
+class ConfigError(UserError):
+    """Settings from the environment or bosun.toml are invalid."""
+
+
+class ModelNameError(UserError):
+    """A model string such as ``openai:gpt-4.1-mini`` could not be resolved."""
+
+
+class ToolDefinitionError(UserError):
+    """A function cannot be turned into a tool (untyped parameter, bad policy)."""
+
+
+class AgentNotFound(UserError):
+    """The runtime was asked to run or resume an agent it was not given."""
+
+
+class MissingDependency(UserError):
+    """An optional extra is needed: the message names the ``pip install`` to run."""
+
+
+class RunNotFound(UserError):
+    """No run with this id exists in the store."""
+
+
+# --- run failures ---------------------------------------------------------------------------
+
+
+class RunFailure(BosunError):
+    """Something failed while a run was executing."""
+
+
+class ModelError(RunFailure):
+    """A model provider call failed. `retryable` says whether trying again may help."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+
+    @property
+    def kind(self) -> str:
+        """Stable snake_case name of the error kind, as journaled and shown in traces."""
+        return _KINDS[type(self)]
+
+
+class ModelRateLimited(ModelError):
+    """The provider rate-limited the call; `retry_after` is its hint in seconds, if any."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ModelTimeout(ModelError):
+    """The provider did not answer in time."""
+
+    retryable = True
+
+
+class ModelAuthError(ModelError):
+    """Credentials are missing, wrong or lack permission."""
+
+
+class ModelRefusal(ModelError):
+    """The model refused to answer (safety refusal or content filter)."""
+
+
+class ModelBadResponse(ModelError):
+    """The response could not be used: malformed body, empty answer, broken tool call."""
+
+    retryable = True
+
+
+class ModelUnavailable(ModelError):
+    """The provider is down, overloaded or unreachable."""
+
+    retryable = True
+
+
+class ContextTooLong(ModelError):
+    """The request exceeds the model's context window."""
+
+
+_KINDS: dict[type[ModelError], str] = {
+    ModelError: "model_error",
+    ModelRateLimited: "rate_limited",
+    ModelTimeout: "timeout",
+    ModelAuthError: "auth",
+    ModelRefusal: "refusal",
+    ModelBadResponse: "bad_response",
+    ModelUnavailable: "unavailable",
+    ContextTooLong: "context_too_long",
+}
+
+
+class ToolFailure(RunFailure):
+    """Raised by tool code to classify a failure. Plain exceptions count as permanent."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, tool: str | None = None) -> None:
+        super().__init__(message)
+        self.tool = tool
+
+
+class TransientToolError(ToolFailure):
+    """A failure worth retrying with backoff (timeouts, 503s, lock contention)."""
+
+    retryable = True
+
+
+class PermanentToolError(ToolFailure):
+    """A failure that retrying will not fix."""
+
+
+class StoreError(RunFailure):
+    """The store could not be read or written."""
+
+
+class JournalConflict(StoreError):
+    """Another writer appended the same journal position: this process lost the run."""
+
+    def __init__(self, message: str, *, run_id: str, seq: int) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.seq = seq
+
+
+class AuditChainBroken(RunFailure):
+    """The audit log's hash chain does not verify at row `row_id`."""
+
+    def __init__(self, message: str, *, row_id: int) -> None:
+        super().__init__(message)
+        self.row_id = row_id

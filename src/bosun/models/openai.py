@@ -1,0 +1,159 @@
+"""OpenAI and OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, LM Studio, Groq, ...).
+
+Talks to ``/v1/chat/completions`` through the official `openai` SDK with the SDK's own retries
+turned off: bosun's runtime decides about retries, from the error kinds below. Streaming is not
+supported in this version; every call waits for the whole completion.
+
+Behaviour a reader should know:
+
+- Errors are translated where they leave the SDK (`_translate`; status codes per the table in
+  `bosun.models._http_errors`). A timeout is `ModelTimeout`, a refused or dropped connection
+  `ModelUnavailable`, a body that is not a usable completion `ModelBadResponse`, a refusal or a
+  content-filter stop `ModelRefusal`.
+- The body is decoded and checked by bosun (`bosun.models._openai_format`), because the SDK
+  accepts malformed bodies outside strict mode instead of raising.
+- The output limit goes out as ``max_completion_tokens`` to api.openai.com, where ``max_tokens``
+  is deprecated and rejected by o-series and GPT-5 models, and as ``max_tokens`` to every other
+  server, because that is the name compatible servers understand.
+- Cost: at api.openai.com and at hosts genai-prices knows (Groq, DeepSeek, Azure, ...) the
+  price comes from genai-prices; a server it does not know (a local vLLM) costs `None`, since the
+  same model id may be free locally or billed through a proxy. ``price_provider=`` says whose
+  prices apply when bosun cannot tell.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+
+from bosun.errors import (
+    ConfigError,
+    ModelBadResponse,
+    ModelError,
+    ModelTimeout,
+    ModelUnavailable,
+)
+from bosun.models._http_errors import status_error
+from bosun.models._openai_format import (
+    chat_messages,
+    chat_tools,
+    parse_chat_completion,
+    sampling_params,
+)
+from bosun.models.base import Model, ModelRequest, ModelResponse
+from bosun.models.pricing import price, provider_for_url
+
+__all__ = ["OpenAIModel"]
+
+_OFFICIAL_HOST = "api.openai.com"
+_NO_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
+
+
+class OpenAIModel(Model):
+    """A chat model behind the OpenAI chat-completions API."""
+
+    model_name: str
+    """The model id sent with every request, e.g. ``gpt-4.1-mini``."""
+    base_url: str
+    """The API root the client talks to, e.g. ``https://api.openai.com/v1``."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        client: openai.AsyncOpenAI | None = None,
+        price_provider: str | None = None,
+    ) -> None:
+        """Create the adapter.
+
+        `api_key` `None` means ``OPENAI_API_KEY`` (read by the SDK); against a `base_url` with no
+        key configured a placeholder is sent. `client` replaces the SDK client bosun would make
+        (its retries and timeout are then the caller's); `base_url`, `api_key` and `timeout_s`
+        are ignored with it. `price_provider` is the genai-prices provider id whose prices apply,
+        for a proxy bosun cannot recognise by its URL.
+        """
+        self._owns_client = client is None
+        self._client = client if client is not None else _make_client(base_url, api_key, timeout_s)
+        self.model_name = model
+        self.base_url = str(self._client.base_url).rstrip("/")
+        official = self._client.base_url.host == _OFFICIAL_HOST
+        self.name = f"openai:{model}" if official else f"openai:{model}@{self.base_url}"
+        self._max_tokens_key = "max_completion_tokens" if official else "max_tokens"
+        self._price_provider = price_provider or provider_for_url(self.base_url)
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """Send one chat completion; see the module docstring for errors and cost."""
+        params: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": chat_messages(request.messages),
+            **sampling_params(request.settings, max_tokens_key=self._max_tokens_key),
+        }
+        if request.tools:
+            params["tools"] = chat_tools(request.tools)
+        if request.settings.timeout_s is not None:
+            params["timeout"] = request.settings.timeout_s
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(**params)
+            body = raw.content
+        except openai.OpenAIError as exc:
+            raise _translate(exc, model=self.model_name) from exc
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise ModelBadResponse(
+                f"openai-compatible server at {self.base_url} sent a body that is not JSON",
+                provider="openai",
+                model=self.model_name,
+                status_code=raw.status_code,
+            ) from exc
+        response = parse_chat_completion(
+            data, request=request, provider="openai", model=self.model_name
+        )
+        if self._price_provider is None:
+            return response
+        cost = price(self._price_provider, response.model, response.usage)
+        return response.model_copy(update={"cost_usd": cost})
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of the client this adapter made (not an injected one)."""
+        if self._owns_client:
+            await self._client.close()
+
+
+def _make_client(base_url: str | None, api_key: str | None, timeout_s: float) -> openai.AsyncOpenAI:
+    try:
+        return openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
+        )
+    except openai.OpenAIError as exc:  # raised only when no API key can be found
+        if base_url is None:
+            raise ConfigError(
+                "no OpenAI API key: set OPENAI_API_KEY or pass OpenAIModel(api_key=...)"
+            ) from exc
+    return openai.AsyncOpenAI(api_key=_NO_KEY, base_url=base_url, max_retries=0, timeout=timeout_s)
+
+
+def _translate(exc: openai.OpenAIError, *, model: str) -> ModelError:
+    """The bosun error for an SDK exception, most specific first."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelTimeout(f"openai: no answer in time ({exc})", provider="openai", model=model)
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelUnavailable(f"openai: cannot connect ({exc})", provider="openai", model=model)
+    if isinstance(exc, openai.APIStatusError):
+        return status_error(
+            exc.status_code,
+            body=exc.body,
+            headers=exc.response.headers,
+            provider="openai",
+            model=model,
+        )
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ModelBadResponse(
+            f"openai: {exc.message}", provider="openai", model=model, status_code=exc.status_code
+        )
+    return ModelError(f"openai: {exc}", provider="openai", model=model)

@@ -1,0 +1,22 @@
+"""The runtime plane: agents, explicit run state, the journaled loop, budgets, critic."""
+
+from bosun.runtime.agent import Agent, ModelPolicy
+from bosun.runtime.budget import Budget
+from bosun.runtime.critic import Critic, RuleCritic, Verdict
+from bosun.runtime.runtime import RunResult, Runtime
+from bosun.runtime.state import ActionTaken, Handoff, RunState, RunStatus
+
+__all__ = [
+    "ActionTaken",
+    "Agent",
+    "Budget",
+    "Critic",
+    "Handoff",
+    "ModelPolicy",
+    "RuleCritic",
+    "RunResult",
+    "RunState",
+    "RunStatus",
+    "Runtime",
+    "Verdict",
+]

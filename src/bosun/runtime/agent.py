@@ -1,0 +1,113 @@
+"""`Agent`: what a team writes — instructions, typed tools, a model, budgets and policies."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bosun.errors import ToolDefinitionError, UserError
+from bosun.models.base import Model, ModelSettings
+from bosun.runtime.budget import Budget
+from bosun.runtime.critic import Critic
+from bosun.tools.base import RetryPolicy
+from bosun.tools.pipeline import AnyTool
+
+if TYPE_CHECKING:
+    from bosun.runtime.runtime import RunResult
+
+__all__ = ["Agent", "ModelPolicy"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelPolicy:
+    """How the runtime treats model failures."""
+
+    retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(attempts=4, initial_delay_s=0.5, max_delay_s=20.0)
+    )
+    """Backoff for retryable model errors (rate limit, timeout, unavailable, bad response)."""
+    max_rate_limit_wait_s: float = 60.0
+    """A provider's Retry-After longer than this escalates instead of waiting."""
+    settings: ModelSettings = field(default_factory=ModelSettings)
+    """Sampling settings sent with every call."""
+
+
+class Agent:
+    """An agent definition. Stateless: every run's state lives in the journal."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        instructions: str | None = None,
+        tools: Sequence[AnyTool] = (),
+        model: str | Model | None = None,
+        budget: Budget | None = None,
+        critic: Critic | None = None,
+        loop_limit: int = 3,
+        model_policy: ModelPolicy | None = None,
+    ) -> None:
+        if not _NAME.match(name):
+            raise UserError(f"agent name {name!r} must match {_NAME.pattern}")
+        names = [t.name for t in tools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ToolDefinitionError(f"agent {name!r} has duplicate tool names: {duplicates}")
+        if loop_limit < 2:
+            raise UserError("loop_limit must be at least 2 (the same call twice in a row)")
+        self.name = name
+        self.instructions = instructions
+        self.tools = tuple(tools)
+        self.model = model
+        self.budget = budget or Budget()
+        self.critic = critic
+        self.loop_limit = loop_limit
+        self.model_policy = model_policy or ModelPolicy()
+        self._resolved: Model | None = None
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """Every scope the agent's tools need: the grants of a locally started run."""
+        return frozenset(t.policy.scope for t in self.tools)
+
+    def resolve_model(self, default: str | None = None) -> Model:
+        """The model object, resolving a model string once."""
+        if isinstance(self.model, Model):
+            return self.model
+        if self._resolved is None:
+            from bosun.models import infer_model
+
+            spec = self.model or default
+            if spec is None:
+                raise UserError(
+                    f"agent {self.name!r} has no model: pass model=... or set BOSUN_MODEL"
+                )
+            self._resolved = infer_model(spec)
+        return self._resolved
+
+    def with_model(self, model: str | Model) -> Agent:
+        """A copy of this agent that uses another model."""
+        return Agent(
+            name=self.name,
+            instructions=self.instructions,
+            tools=self.tools,
+            model=model,
+            budget=self.budget,
+            critic=self.critic,
+            loop_limit=self.loop_limit,
+            model_policy=self.model_policy,
+        )
+
+    async def run(self, input: str, **options: Any) -> RunResult:
+        """Run once on a fresh `Runtime` with the default store; see `Runtime.run`."""
+        from bosun.runtime.runtime import Runtime
+
+        async with Runtime() as runtime:
+            return await runtime.run(self, input, **options)
+
+    def __repr__(self) -> str:
+        return f"Agent(name={self.name!r}, tools={[t.name for t in self.tools]})"

@@ -1,0 +1,51 @@
+"""Budgets the runtime enforces, whatever the model does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bosun.runtime.state import RunState
+
+__all__ = ["Budget"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """Limits for one run; `None` means unlimited. Checked before every model and tool call."""
+
+    max_steps: int | None = 20
+    """Model calls."""
+    max_tokens: int | None = None
+    """Input plus output tokens over all model calls."""
+    max_cost_usd: Decimal | None = None
+    """Spend in USD. Calls whose price is unknown count as zero and are flagged in the state."""
+    max_tool_calls: int | None = 50
+    """Tool calls, failed ones included."""
+    max_wall_s: float | None = 600.0
+    """Seconds spent running (time parked waiting for a person does not count)."""
+
+    def before_model_call(self, state: RunState, elapsed_s: float) -> str | None:
+        """The limit a new model call would break, as a reason, or None."""
+        if self.max_steps is not None and state.model_calls >= self.max_steps:
+            return f"step budget exhausted ({state.model_calls} of {self.max_steps} model calls)"
+        if self.max_tokens is not None and state.usage.total_tokens >= self.max_tokens:
+            return f"token budget exhausted ({state.usage.total_tokens} of {self.max_tokens})"
+        if self.max_cost_usd is not None and state.cost_usd >= self.max_cost_usd:
+            return f"cost budget exhausted (${state.cost_usd} of ${self.max_cost_usd})"
+        return self.wall_time(elapsed_s)
+
+    def before_tool_calls(self, state: RunState, count: int, elapsed_s: float) -> str | None:
+        """The limit running `count` more tool calls would break, or None."""
+        if self.max_tool_calls is not None and state.tool_calls + count > self.max_tool_calls:
+            return (
+                f"tool-call budget exhausted ({state.tool_calls} done, {count} more proposed, "
+                f"limit {self.max_tool_calls})"
+            )
+        return self.wall_time(elapsed_s)
+
+    def wall_time(self, elapsed_s: float) -> str | None:
+        """The wall-time reason, if over."""
+        if self.max_wall_s is not None and elapsed_s >= self.max_wall_s:
+            return f"wall-time budget exhausted ({elapsed_s:.1f} s of {self.max_wall_s} s)"
+        return None

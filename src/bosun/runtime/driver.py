@@ -1,0 +1,402 @@
+"""The agent loop of one run: model proposes -> critic checks -> tools run -> observe -> repeat.
+
+Every decision is appended to the journal before the run moves on. The driver keeps no state
+of its own that matters: it reads `RunState`, which is the fold of the journal, so the same
+code drives a fresh run and a run resumed after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from bosun.data.store import AuditEvent, RunUpdate, Step, WriteOp
+from bosun.errors import ModelAuthError, ModelError, ModelRateLimited
+from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall
+from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
+from bosun.tools.base import ApprovalRequired, ErrorKind, ToolContext, ToolResult
+from bosun.tools.pipeline import Invocation, ToolExecutor
+
+if TYPE_CHECKING:
+    from bosun.runtime.agent import Agent
+
+__all__ = ["RunDriver"]
+
+Write = Callable[[Sequence[WriteOp]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Escalation:
+    reason: str
+    question: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _NeedsApproval:
+    call: ToolCall
+
+
+class RunDriver:
+    """Drives one run until it finishes, parks for a person, or escalates."""
+
+    def __init__(
+        self,
+        *,
+        agent: Agent,
+        state: RunState,
+        model: Model,
+        executor: ToolExecutor,
+        write: Write,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.agent = agent
+        self.state = state
+        self.model = model
+        self.executor = executor
+        self._write = write
+        self._sleep = sleep
+        self._t0 = time.monotonic()
+        self._base_elapsed = state.elapsed_s
+        self._run_update: dict[str, Any] = {}
+        self.cancel_requested = False
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def drive(self) -> RunState:
+        """Run the loop; returns the state it stopped in."""
+        state = self.state
+        if state.status.terminal or state.status is RunStatus.WAITING_APPROVAL:
+            return state
+        self._run_update["status"] = RunStatus.RUNNING.value
+        try:
+            while not state.status.terminal and not state.status.parked:
+                if state.answer is not None:
+                    await self._finish(RunStatus.COMPLETED, output=state.answer)
+                elif state.pending:
+                    await self._run_tools()
+                elif reason := self.agent.budget.before_model_call(state, self.elapsed()):
+                    await self._escalate(reason)
+                else:
+                    await self._call_model()
+        except asyncio.CancelledError:
+            if self.cancel_requested:
+                await asyncio.shield(self._finish(RunStatus.CANCELLED, error="cancelled"))
+            raise
+        return state
+
+    def elapsed(self) -> float:
+        """Active seconds of the run, across processes."""
+        return self._base_elapsed + (time.monotonic() - self._t0)
+
+    # --- model ------------------------------------------------------------------------------
+
+    async def _call_model(self) -> ModelResponse | None:
+        policy = self.agent.model_policy
+        request = ModelRequest.model_construct(
+            messages=tuple(self.state.messages),
+            tools=self.executor.definitions(),
+            settings=policy.settings,
+        )
+        attempt = 0
+        while True:
+            attempt += 1
+            wall = self.agent.budget.max_wall_s
+            t0 = time.monotonic()
+            try:
+                async with asyncio.timeout(None if wall is None else max(wall - self.elapsed(), 0)):
+                    response = await self.model.request(request)
+            except TimeoutError:
+                await self._escalate(self.agent.budget.wall_time(self.elapsed()) or "wall time")
+                return None
+            except ModelError as exc:
+                delay = await self._model_failed(exc, attempt, t0)
+                if delay is None:
+                    return None
+                await self._sleep(delay)
+                continue
+            latency_ms = (time.monotonic() - t0) * 1000
+            response = self._unique_call_ids(response)
+            await self._append(
+                "model_response",
+                {"response": response.model_dump(mode="json"), "latency_ms": latency_ms},
+                model=response.model,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                cost_usd=response.cost_usd,
+                latency_ms=latency_ms,
+                status="ok",
+            )
+            return response
+
+    def _unique_call_ids(self, response: ModelResponse) -> ModelResponse:
+        # Call ids key approvals, reconciliation and idempotency keys, so they must be unique
+        # within the run; models (and fenced-JSON parsing) reuse ids like "call_0" each turn.
+        seen = set(self.state.call_ids)
+        fixed = []
+        for call in response.tool_calls:
+            call_id = call.id or "call"
+            if call_id in seen:
+                call_id = f"{call_id}_{self.state.next_seq}"
+            seen.add(call_id)
+            fixed.append(call if call_id == call.id else call.model_copy(update={"id": call_id}))
+        if all(a is b for a, b in zip(fixed, response.tool_calls, strict=True)):
+            return response
+        return response.model_copy(update={"tool_calls": tuple(fixed)})
+
+    async def _model_failed(self, exc: ModelError, attempt: int, t0: float) -> float | None:
+        """Journal the failure; return the delay before retrying, or None when the run stopped."""
+        latency_ms = (time.monotonic() - t0) * 1000
+        await self._append(
+            "model_error",
+            {"kind": exc.kind, "message": str(exc), "attempt": attempt, "latency_ms": latency_ms},
+            model=exc.model,
+            status=exc.kind,
+            latency_ms=latency_ms,
+        )
+        policy = self.agent.model_policy
+        if isinstance(exc, ModelAuthError):
+            await self._finish(RunStatus.FAILED, error=f"model authentication failed: {exc}")
+            return None
+        if not exc.retryable:
+            await self._escalate(f"the model call failed ({exc.kind}): {exc}")
+            return None
+        if attempt >= policy.retry.attempts:
+            await self._escalate(f"the model kept failing ({exc.kind}) after {attempt} attempts")
+            return None
+        if isinstance(exc, ModelRateLimited) and exc.retry_after is not None:
+            if exc.retry_after > policy.max_rate_limit_wait_s:
+                await self._escalate(f"the provider asked to wait {exc.retry_after:.0f} s")
+                return None
+            return exc.retry_after
+        return min(policy.retry.initial_delay_s * 2.0 ** (attempt - 1), policy.retry.max_delay_s)
+
+    # --- tools ------------------------------------------------------------------------------
+
+    async def _run_tools(self) -> None:
+        calls = list(self.state.pending)
+        reason = self.agent.budget.before_tool_calls(self.state, len(calls), self.elapsed())
+        if reason is not None:
+            await self._escalate(reason)
+            return
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._run_call(call)) for call in calls]
+        outcomes = [t.result() for t in tasks]
+        escalation = next((o for o in outcomes if isinstance(o, _Escalation)), None)
+        if escalation is not None:
+            await self._escalate(escalation.reason, question=escalation.question)
+            return
+        waiting = [o.call for o in outcomes if isinstance(o, _NeedsApproval)]
+        if waiting:
+            self._run_update["status"] = RunStatus.WAITING_APPROVAL.value
+            await self._append(
+                "approval_requested",
+                {"calls": [c.model_dump(mode="json") for c in waiting]},
+                audit="approval_requested",
+            )
+
+    async def _run_call(self, call: ToolCall) -> _Escalation | _NeedsApproval | None:
+        state = self.state
+        streak = state.loop_streak.get(call.id, 1)
+        if streak >= self.agent.loop_limit:
+            return _Escalation(
+                f"loop detected: {call.name} proposed {streak} times in a row with the same "
+                "arguments"
+            )
+        if self.agent.critic is not None:
+            verdict = await self.agent.critic.review(call, state)
+            if verdict.action == "escalate":
+                return _Escalation(f"critic: {verdict.reason}")
+            if verdict.action == "deny":
+                reason = verdict.reason or "not allowed"
+                await self._tool_result(
+                    call, ToolResult.failure(ErrorKind.DENIED_BY_CRITIC, reason)
+                )
+                return None
+        tool = self.executor.get(call.name)
+        ctx = ToolContext(
+            run_id=state.run_id, step=state.last_step, call_id=call.id, principal=state.principal
+        )
+        side_effect = tool is not None and tool.policy.side_effect
+        approval = state.approvals.get(call.id)
+        if tool is not None and side_effect and call.id in state.started:
+            if not tool.policy.idempotent:
+                reconciled = await tool.reconcile(_arguments(call), ctx)
+                if reconciled.done is None:
+                    return _Escalation(
+                        f"{call.name} was interrupted mid-call and cannot tell whether it took "
+                        "effect; a person must check before it runs again",
+                        question=f"Did {call.name}({call.arguments}) take effect?",
+                    )
+                if reconciled.done:
+                    await self._tool_result(call, ToolResult.success(reconciled.data), audit=True)
+                    return None
+        elif (
+            tool is not None
+            and side_effect
+            and not (tool.policy.requires_approval and approval is None)
+        ):
+            # Journaled before the call so a crash mid-call is seen as "maybe happened".
+            await self._append(
+                "tool_started",
+                {"call_id": call.id, "tool": call.name, "arguments": call.arguments},
+                tool=call.name,
+                call_id=call.id,
+            )
+        t0 = time.monotonic()
+        try:
+            result = await self.executor.execute(
+                Invocation(call=call, ctx=ctx, grants=state.grants, approval=approval)
+            )
+        except ApprovalRequired:
+            return _NeedsApproval(call)
+        await self._tool_result(
+            call, result, latency_ms=(time.monotonic() - t0) * 1000, audit=side_effect
+        )
+        return None
+
+    async def _tool_result(
+        self,
+        call: ToolCall,
+        result: ToolResult,
+        *,
+        latency_ms: float | None = None,
+        audit: bool = False,
+    ) -> None:
+        approval = self.state.approvals.get(call.id)
+        await self._append(
+            "tool_result",
+            {
+                "call_id": call.id,
+                "tool": call.name,
+                "arguments": call.arguments,
+                "result": result.model_dump(mode="json"),
+                "latency_ms": latency_ms,
+            },
+            tool=call.name,
+            call_id=call.id,
+            status="ok" if result.ok else str(result.error_kind),
+            latency_ms=latency_ms,
+            audit="tool_call" if audit else None,
+            approver=None if approval is None else approval.decided_by,
+        )
+
+    # --- endings ----------------------------------------------------------------------------
+
+    async def _escalate(self, reason: str, *, question: str | None = None) -> None:
+        state = self.state
+        failed = sum(not a.ok for a in state.actions)
+        last_text = next(
+            (m.content for m in reversed(state.messages) if m.role == "assistant" and m.content),
+            None,
+        )
+        summary = (
+            f"Objective: {state.objective[:500]}\n"
+            f"Progress: {state.model_calls} model calls, {state.tool_calls} tool calls "
+            f"({failed} failed)."
+        )
+        if last_text:
+            summary += f"\nLast model message: {last_text[:500]}"
+        handoff = Handoff(
+            reason=reason,
+            summary=summary,
+            actions_taken=tuple(state.actions),
+            pending_question=question or "How should this request be handled?",
+        )
+        await self._finish(RunStatus.ESCALATED, handoff=handoff)
+
+    async def _finish(
+        self,
+        status: RunStatus,
+        *,
+        output: str | None = None,
+        handoff: Handoff | None = None,
+        error: str | None = None,
+    ) -> None:
+        state = self.state
+        handoff_json = None if handoff is None else handoff.model_dump(mode="json")
+        self._run_update.update(
+            status=status.value,
+            output=output,
+            handoff=None if handoff_json is None else json.dumps(handoff_json),
+            error=error,
+            input_tokens=state.usage.input_tokens,
+            output_tokens=state.usage.output_tokens,
+            cost_usd=None if state.cost_unknown and not state.cost_usd else state.cost_usd,
+        )
+        await self._append(
+            "run_finished",
+            {"status": status.value, "output": output, "handoff": handoff_json, "error": error},
+            status=status.value,
+            audit="run_finished",
+        )
+
+    # --- journal ----------------------------------------------------------------------------
+
+    async def _append(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        audit: str | None = None,
+        approver: str | None = None,
+        tool: str | None = None,
+        call_id: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cost_usd: Decimal | None = None,
+        latency_ms: float | None = None,
+    ) -> None:
+        """Apply an entry to the state now, and return once it is durable."""
+        state = self.state
+        payload["t"] = round(self.elapsed(), 4)
+        seq = state.next_seq
+        state.apply(Entry(seq, kind, payload))
+        text = json.dumps(payload, separators=(",", ":"), default=str)
+        now = time.time()
+        ops: list[WriteOp] = [
+            Step(
+                run_id=state.run_id,
+                seq=seq,
+                kind=kind,
+                payload=text,
+                created_at=now,
+                tool=tool,
+                call_id=call_id,
+                model=model,
+                status=status,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost_usd=cost_usd,
+                latency_ms=latency_ms,
+            )
+        ]
+        if self._run_update:
+            ops.append(RunUpdate(run_id=state.run_id, values=self._run_update))
+            self._run_update = {}
+        if audit is not None:
+            ops.append(
+                AuditEvent(
+                    action=audit,
+                    payload=text,
+                    created_at=now,
+                    run_id=state.run_id,
+                    seq=seq,
+                    actor=state.principal,
+                    approver=approver,
+                )
+            )
+        await self._write(ops)
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    try:
+        return call.parsed_arguments()
+    except ValueError:
+        return {}

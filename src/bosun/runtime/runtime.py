@@ -1,0 +1,401 @@
+"""`Runtime`: starts, resumes and steers runs over a store. The entry point of the runtime plane."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Literal
+
+from bosun.config import Settings, load_settings
+from bosun.data.store import AuditEvent, NewRun, RunUpdate, Step, Store, WriteOp
+from bosun.data.writer import JournalWriter
+from bosun.errors import AgentNotFound, RunNotFound, UserError
+from bosun.models.base import Usage
+from bosun.runtime.agent import Agent
+from bosun.runtime.driver import RunDriver
+from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
+from bosun.tools.pipeline import ToolExecutor
+from bosun.tools.secrets import SecretsProvider
+
+__all__ = ["RunResult", "Runtime", "new_run_id"]
+
+
+def new_run_id() -> str:
+    """Time-sortable run id: 12 hex digits of milliseconds, then 16 random hex digits."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run stands after the runtime stopped driving it."""
+
+    run_id: str
+    """The run."""
+    agent: str
+    """Agent name."""
+    status: RunStatus
+    """Completed, escalated, waiting for approval, ..."""
+    output: str | None
+    """Final answer, when completed."""
+    handoff: Handoff | None
+    """The package for a person, when escalated."""
+    error: str | None
+    """What went wrong, when failed."""
+    usage: Usage
+    """Tokens over all model calls."""
+    cost_usd: Decimal | None
+    """Spend; None when some call's price is unknown and nothing was priced."""
+    model_calls: int
+    """Model calls made."""
+    tool_calls: int
+    """Tool calls made."""
+    retries: int
+    """Model and tool retries."""
+
+    @classmethod
+    def of(cls, state: RunState) -> RunResult:
+        """Snapshot a run state."""
+        return cls(
+            run_id=state.run_id,
+            agent=state.agent,
+            status=state.status,
+            output=state.output,
+            handoff=state.handoff,
+            error=state.error,
+            usage=state.usage,
+            cost_usd=None if state.cost_unknown and not state.cost_usd else state.cost_usd,
+            model_calls=state.model_calls,
+            tool_calls=state.tool_calls,
+            retries=state.retries,
+        )
+
+
+Grants = Iterable[str] | Literal["agent"]
+
+
+class Runtime:
+    """Runs agents durably over a store. Use as ``async with Runtime(...) as rt:``.
+
+    `store` is a `Store`, a database URL, or None for the configured default. With
+    ``durable=False`` nothing is written (for benchmarks and throwaway runs): runs can then
+    be resumed only within this process.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store | str | None = None,
+        agents: Sequence[Agent] = (),
+        secrets: SecretsProvider | None = None,
+        durable: bool = True,
+        settings: Settings | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.durable = durable
+        self._store_arg = store
+        self._store: Store | None = store if isinstance(store, Store) else None
+        self._owns_store = not isinstance(store, Store)
+        self._secrets = secrets
+        self._sleep = sleep
+        self._agents: dict[str, Agent] = {}
+        self._executors: dict[str, ToolExecutor] = {}
+        self._writer: JournalWriter | None = None
+        self._memory: dict[str, RunState] = {}
+        self._active: dict[str, asyncio.Task[RunState]] = {}
+        self._drivers: dict[str, RunDriver] = {}
+        for agent in agents:
+            self.register(agent)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) on first use."""
+        if self._store is None:
+            if not self.durable:
+                raise UserError("this runtime is not durable: it has no store")
+            url = self._store_arg if isinstance(self._store_arg, str) else None
+            self._store = Store.open(url or self.settings.resolved_database_url)
+        return self._store
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Wait for journal writes to land and release the store if this runtime opened it."""
+        if self._writer is not None:
+            await self._writer.aclose()
+            self._writer = None
+        if self._store is not None and self._owns_store:
+            self._store.close()
+            self._store = None
+
+    def register(self, agent: Agent) -> None:
+        """Make `agent` resumable by name in this runtime."""
+        known = self._agents.get(agent.name)
+        if known is not None and known is not agent:
+            raise UserError(f"another agent named {agent.name!r} is already registered")
+        self._agents[agent.name] = agent
+
+    # --- starting and resuming ----------------------------------------------------------------
+
+    async def run(self, agent: Agent, input: str, **options: Any) -> RunResult:
+        """Start a run and drive it until it finishes or parks. Options as for `start`."""
+        run_id = await self.start(agent, input, **options)
+        return await self.resume(run_id)
+
+    async def start(
+        self,
+        agent: Agent,
+        input: str,
+        *,
+        grants: Grants = "agent",
+        principal: str | None = None,
+        tenant: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Record a new run (queued) and return its id; a repeated idempotency key returns the
+        existing run's id. ``grants="agent"`` grants every scope the agent's tools declare,
+        which suits a local operator; the gateway passes a principal's scopes instead."""
+        self.register(agent)
+        if idempotency_key is not None and self.durable:
+            existing = await asyncio.to_thread(
+                self.store.find_run, tenant=tenant, idempotency_key=idempotency_key
+            )
+            if existing is not None:
+                return existing.id
+        scopes = sorted(agent.scopes if grants == "agent" else set(grants))
+        run_id = new_run_id()
+        now = time.time()
+        payload = {
+            "input": input,
+            "instructions": agent.instructions,
+            "principal": principal,
+            "grants": scopes,
+            "t": 0.0,
+        }
+        state = RunState(run_id=run_id, agent=agent.name)
+        state.apply(Entry(0, "run_started", payload))
+        text = json.dumps(payload, separators=(",", ":"))
+        await self._write(
+            [
+                NewRun(
+                    id=run_id,
+                    agent=agent.name,
+                    status=RunStatus.QUEUED.value,
+                    input=input,
+                    grants=json.dumps(scopes),
+                    principal=principal,
+                    tenant=tenant,
+                    idempotency_key=idempotency_key,
+                    created_at=now,
+                ),
+                Step(run_id=run_id, seq=0, kind="run_started", payload=text, created_at=now),
+                AuditEvent(
+                    action="run_created",
+                    payload=text,
+                    created_at=now,
+                    run_id=run_id,
+                    seq=0,
+                    actor=principal,
+                ),
+            ]
+        )
+        if not self.durable:
+            self._memory[run_id] = state
+        return run_id
+
+    async def resume(self, run_id: str) -> RunResult:
+        """Drive a run from where its journal ends. Parked and finished runs return as they are.
+
+        Completed steps are read back, never executed again; a side-effecting call that was
+        interrupted mid-flight is re-run only if the tool is idempotent, else its reconcile
+        hook decides, else the run escalates.
+        """
+        active = self._active.get(run_id)
+        if active is not None:
+            return RunResult.of(await asyncio.shield(active))
+        state = await self._load(run_id)
+        agent = self._agents.get(state.agent)
+        if agent is None:
+            raise AgentNotFound(
+                f"run {run_id} belongs to agent {state.agent!r}, which this runtime was not given"
+            )
+        driver = RunDriver(
+            agent=agent,
+            state=state,
+            model=agent.resolve_model(self.settings.model),
+            executor=self._executor(agent),
+            write=self._write,
+            sleep=self._sleep,
+        )
+        task = asyncio.get_running_loop().create_task(driver.drive())
+        self._active[run_id] = task
+        self._drivers[run_id] = driver
+        try:
+            return RunResult.of(await asyncio.shield(task))
+        finally:
+            if task.done():
+                self._active.pop(run_id, None)
+                self._drivers.pop(run_id, None)
+
+    # --- people -----------------------------------------------------------------------------
+
+    async def decide(
+        self,
+        run_id: str,
+        call_id: str,
+        *,
+        approved: bool,
+        decided_by: str,
+        reason: str | None = None,
+        arguments: dict[str, Any] | None = None,
+    ) -> RunResult:
+        """Record a decision on a call held for approval, then resume the run."""
+        state = await self._load(run_id)
+        waiting = {c.id for c in state.pending}
+        if state.status is not RunStatus.WAITING_APPROVAL or call_id not in waiting:
+            raise UserError(f"run {run_id} has no call {call_id!r} waiting for approval")
+        payload = {
+            "call_id": call_id,
+            "approved": approved,
+            "decided_by": decided_by,
+            "reason": reason,
+            "arguments": arguments,
+        }
+        await self._append(
+            state,
+            "approval_decided",
+            payload,
+            status=RunStatus.QUEUED,
+            audit="approval",
+            approver=decided_by,
+        )
+        return await self.resume(run_id)
+
+    async def hand_back(self, run_id: str, note: str, *, by: str) -> RunResult:
+        """Give an escalated run back to the agent with a person's note in its context."""
+        state = await self._load(run_id)
+        if state.status not in (RunStatus.ESCALATED, RunStatus.WAITING_HUMAN):
+            raise UserError(f"run {run_id} is {state.status.value}, not waiting for a person")
+        await self._append(
+            state,
+            "human_note",
+            {"text": note, "by": by},
+            status=RunStatus.QUEUED,
+            audit="hand_back",
+            approver=by,
+        )
+        return await self.resume(run_id)
+
+    async def cancel(self, run_id: str, *, by: str) -> RunResult:
+        """Stop a run for good. A run being driven here is interrupted at its next await."""
+        driver = self._drivers.get(run_id)
+        task = self._active.get(run_id)
+        if driver is not None and task is not None:
+            driver.cancel_requested = True
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return await self.result(run_id)
+        state = await self._load(run_id)
+        if not state.status.terminal:
+            payload = {
+                "status": "cancelled",
+                "output": None,
+                "handoff": None,
+                "error": f"cancelled by {by}",
+            }
+            await self._append(
+                state,
+                "run_finished",
+                payload,
+                status=RunStatus.CANCELLED,
+                audit="run_cancelled",
+                approver=by,
+                extra={"error": payload["error"]},
+            )
+        return RunResult.of(state)
+
+    async def result(self, run_id: str) -> RunResult:
+        """The run as its journal says now."""
+        return RunResult.of(await self._load(run_id))
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    async def _load(self, run_id: str) -> RunState:
+        if not self.durable:
+            try:
+                return self._memory[run_id]
+            except KeyError:
+                raise RunNotFound(f"no run with id {run_id!r} in this process") from None
+        store = self.store
+        row, journal = await asyncio.to_thread(
+            lambda: (store.get_run(run_id), store.journal(run_id))
+        )
+        state = RunState(run_id=run_id, agent=row.agent)
+        for step in journal:
+            state.apply(Entry(step.seq, step.kind, json.loads(step.payload)))
+        return state
+
+    async def _append(
+        self,
+        state: RunState,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        status: RunStatus,
+        audit: str,
+        approver: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        payload["t"] = state.elapsed_s
+        seq = state.next_seq
+        state.apply(Entry(seq, kind, payload))
+        text = json.dumps(payload, separators=(",", ":"))
+        now = time.time()
+        await self._write(
+            [
+                Step(run_id=state.run_id, seq=seq, kind=kind, payload=text, created_at=now),
+                RunUpdate(run_id=state.run_id, values={"status": status.value, **(extra or {})}),
+                AuditEvent(
+                    action=audit,
+                    payload=text,
+                    created_at=now,
+                    run_id=state.run_id,
+                    seq=seq,
+                    actor=state.principal,
+                    approver=approver,
+                ),
+            ]
+        )
+
+    async def _write(self, ops: Sequence[WriteOp]) -> None:
+        if not self.durable:
+            return
+        if self._writer is None:
+            self._writer = JournalWriter(self.store)
+        await self._writer.write(ops)
+
+    def _executor(self, agent: Agent) -> ToolExecutor:
+        executor = self._executors.get(agent.name)
+        if executor is None:
+            executor = ToolExecutor(agent.tools, secrets=self._secrets)
+            self._executors[agent.name] = executor
+        return executor

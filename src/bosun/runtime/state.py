@@ -1,0 +1,244 @@
+"""A run's explicit state, rebuilt by folding its journal entries in order.
+
+The same `RunState.apply` runs live (after each entry is durable) and on resume (over the
+entries read back), so a resumed run is in exactly the state the crashed one had reached.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from bosun.models.base import (
+    Message,
+    ModelResponse,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    Usage,
+    UserMessage,
+)
+from bosun.tools.base import ApprovalDecision, ToolResult
+
+__all__ = ["ActionTaken", "Entry", "Handoff", "RunState", "RunStatus"]
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING_APPROVAL = "waiting_approval"
+    WAITING_HUMAN = "waiting_human"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ESCALATED = "escalated"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Finished for good: nothing resumes it."""
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+    @property
+    def parked(self) -> bool:
+        """Waiting for a person: no worker is held, a decision or a hand-back resumes it."""
+        return self in (
+            RunStatus.WAITING_APPROVAL,
+            RunStatus.WAITING_HUMAN,
+            RunStatus.ESCALATED,
+        )
+
+
+class ActionTaken(BaseModel):
+    """One tool call as the handoff package lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    """Tool name."""
+    arguments: str
+    """Arguments as the model sent them (JSON text)."""
+    ok: bool
+    """Whether it succeeded."""
+    error_kind: str | None = None
+    """Why not, if it failed."""
+
+
+class Handoff(BaseModel):
+    """What a human receives when a run is escalated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str
+    """Why the run stopped, in one sentence."""
+    summary: str
+    """Objective and progress so far."""
+    actions_taken: tuple[ActionTaken, ...] = ()
+    """Every tool call made, in order."""
+    pending_question: str | None = None
+    """What the human should decide or answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A journal entry in memory: kind and decoded payload."""
+
+    seq: int
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class RunState:
+    """Everything the runtime knows about a run. Only `apply` changes it."""
+
+    run_id: str
+    agent: str
+    objective: str = ""
+    status: RunStatus = RunStatus.QUEUED
+    messages: list[Message] = field(default_factory=list)
+    plan: str | None = None
+    model_calls: int = 0
+    tool_calls: int = 0
+    retries: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: Decimal = Decimal(0)
+    cost_unknown: bool = False
+    elapsed_s: float = 0.0
+    next_seq: int = 0
+    last_step: int = -1
+    pending: list[ToolCall] = field(default_factory=list)
+    started: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approvals: dict[str, ApprovalDecision] = field(default_factory=dict)
+    loop_streak: dict[str, int] = field(default_factory=dict)
+    call_ids: set[str] = field(default_factory=set)
+    actions: list[ActionTaken] = field(default_factory=list)
+    answer: str | None = None
+    output: str | None = None
+    handoff: Handoff | None = None
+    error: str | None = None
+    principal: str | None = None
+    grants: frozenset[str] = frozenset()
+    _last_signature: tuple[str, str] | None = None
+    _streak: int = 0
+
+    def apply(self, entry: Entry) -> None:
+        """Fold one journal entry into the state."""
+        handler = _HANDLERS.get(entry.kind)
+        if handler is not None:
+            handler(self, entry.payload, entry.seq)
+        self.next_seq = entry.seq + 1
+        self.elapsed_s = float(entry.payload.get("t", self.elapsed_s))
+
+    # --- handlers (one per entry kind) -----------------------------------------------------
+
+    def _started(self, p: dict[str, Any], _seq: int) -> None:
+        self.objective = p["input"]
+        self.principal = p.get("principal")
+        self.grants = frozenset(p.get("grants", ()))
+        if p.get("instructions"):
+            self.messages.append(SystemMessage(content=p["instructions"]))
+        self.messages.append(UserMessage(content=p["input"]))
+        self.status = RunStatus.RUNNING
+
+    def _model_response(self, p: dict[str, Any], seq: int) -> None:
+        response = ModelResponse.model_validate(p["response"])
+        self.model_calls += 1
+        self.usage = self.usage + response.usage
+        if response.cost_usd is None:
+            self.cost_unknown = True
+        else:
+            self.cost_usd += response.cost_usd
+        self.messages.append(response.as_message())
+        self.pending = list(response.tool_calls)
+        # A response without tool calls is the final answer, even if the process dies before
+        # run_finished is written: resuming must finish with it, not ask the model again.
+        self.answer = None if response.tool_calls else (response.text or "")
+        self.last_step = seq
+        for call in response.tool_calls:
+            self.call_ids.add(call.id)
+            signature = (call.name, _canonical(call.arguments))
+            self._streak = self._streak + 1 if signature == self._last_signature else 1
+            self._last_signature = signature
+            self.loop_streak[call.id] = self._streak
+        self.status = RunStatus.RUNNING
+
+    def _model_error(self, _p: dict[str, Any], _seq: int) -> None:
+        self.retries += 1
+
+    def _tool_started(self, p: dict[str, Any], _seq: int) -> None:
+        self.started[p["call_id"]] = p
+
+    def _tool_result(self, p: dict[str, Any], _seq: int) -> None:
+        result = ToolResult.model_validate(p["result"])
+        call_id = p["call_id"]
+        self.started.pop(call_id, None)
+        self.tool_calls += 1
+        self.retries += max(result.attempts - 1, 0)
+        self.pending = [c for c in self.pending if c.id != call_id]
+        self.messages.append(
+            ToolMessage(call_id=call_id, name=p["tool"], content=result.for_model())
+        )
+        self.actions.append(
+            ActionTaken(
+                tool=p["tool"],
+                arguments=p.get("arguments", "{}"),
+                ok=result.ok,
+                error_kind=result.error_kind,
+            )
+        )
+
+    def _approval_requested(self, _p: dict[str, Any], _seq: int) -> None:
+        self.status = RunStatus.WAITING_APPROVAL
+
+    def _approval_decided(self, p: dict[str, Any], _seq: int) -> None:
+        self.approvals[p["call_id"]] = ApprovalDecision(
+            approved=p["approved"],
+            decided_by=p["decided_by"],
+            reason=p.get("reason"),
+            arguments=p.get("arguments"),
+        )
+        self.status = RunStatus.RUNNING
+
+    def _plan(self, p: dict[str, Any], _seq: int) -> None:
+        self.plan = p["plan"]
+
+    def _human_note(self, p: dict[str, Any], _seq: int) -> None:
+        self.messages.append(UserMessage(content=f"[note from {p['by']}] {p['text']}"))
+        self.handoff = None
+        self.answer = None
+        self.status = RunStatus.RUNNING
+
+    def _finished(self, p: dict[str, Any], _seq: int) -> None:
+        self.status = RunStatus(p["status"])
+        self.output = p.get("output")
+        self.error = p.get("error")
+        handoff = p.get("handoff")
+        self.handoff = None if handoff is None else Handoff.model_validate(handoff)
+
+
+def _canonical(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return arguments
+
+
+_HANDLERS = {
+    "run_started": RunState._started,
+    "model_response": RunState._model_response,
+    "model_error": RunState._model_error,
+    "tool_started": RunState._tool_started,
+    "tool_result": RunState._tool_result,
+    "approval_requested": RunState._approval_requested,
+    "approval_decided": RunState._approval_decided,
+    "plan": RunState._plan,
+    "human_note": RunState._human_note,
+    "run_finished": RunState._finished,
+}

@@ -1,0 +1,1 @@
+"""The business plane: REST API, workers, dashboard. Not built yet; the CLI is in `bosun.cli`."""
