@@ -104,13 +104,17 @@ async def main() -> None:
         store = Store.open(url)
         async with Runtime(store=store) as rt:
             durable = await per_run(rt, args.runs)
-        print(f"per run, journal on {name:10s} {durable:6.2f} ms (median; overhead of the journal "
-              f"{durable - memory:+.2f} ms)")
+        print(
+            f"per run, journal on {name:10s} {durable:6.2f} ms (median; overhead of the journal "
+            f"{durable - memory:+.2f} ms)"
+        )
         async with Runtime(store=store) as rt:
             wall, commits = await concurrent(rt, args.concurrent)
         entries = args.concurrent * 17
-        print(f"{args.concurrent} concurrent runs, 200 ms model, {name}: {wall:.2f} s wall "
-              f"(ideal 1.2 s); {commits} commits for ~{entries} journal entries")
+        print(
+            f"{args.concurrent} concurrent runs, 200 ms model, {name}: {wall:.2f} s wall "
+            f"(ideal 1.2 s); {commits} commits for ~{entries} journal entries"
+        )
         store.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss:.0f} MB")
