@@ -109,6 +109,9 @@ async def test_approval_parks_the_run_and_a_decision_resumes_it(store: Store) ->
         )
     assert done.status is RunStatus.COMPLETED
     assert side_effects == ["A1:20.0"]
+    journal = [s.kind for s in store.journal(parked.run_id)]
+    assert journal.index("approval_decided") < journal.index("tool_started")
+    assert journal.index("tool_started") < journal.index("tool_result")
     audit = store.audit_rows(run_id=parked.run_id)
     tool_row = next(r for r in audit if r["action"] == "tool_call")
     assert (tool_row["actor"], tool_row["approver"]) == ("alice", "bob")

@@ -1,8 +1,18 @@
 """Group commit for the journal: one transaction carries the entries of many concurrent runs.
 
-A run awaits `JournalWriter.write(ops)`; the call returns once its entries are durable. While
-one batch commits on the writer's thread, new entries queue up and go together in the next
-commit, so with 500 runs in flight the store sees a few commits per round instead of 500.
+A run awaits `JournalWriter.write(ops)`; the call returns once its entries are durable.
+
+- PostgreSQL: a commit is network round trips, so it runs on the writer's thread; while one
+  batch commits, new entries queue up and go together in the next commit.
+- SQLite: a commit in WAL mode with ``synchronous=NORMAL`` is a few tens of microseconds of
+  CPU, less than the thread hop it would take to hand it off. The writer gathers every entry
+  appended during one turn of the event loop and commits them inline (``loop.call_soon``);
+  a batch of `_THREAD_BATCH` operations or more goes to the thread instead, where its commit
+  overlaps with the loop's work on other runs.
+  The cost: the loop is blocked during the commit, and a second *process* writing the same
+  SQLite file would block it for up to the busy timeout; on SQLite bosun runs one worker
+  process (DESIGN.md), and many processes share PostgreSQL.
+
 When a batch fails (one run's journal position was taken by another process), each run's
 operations are retried alone so one run's conflict never fails its neighbours.
 """
@@ -17,6 +27,9 @@ from bosun.data.store import Store, WriteOp
 
 __all__ = ["JournalWriter"]
 
+_THREAD_BATCH = 64
+"""Operations in one SQLite batch from which committing on the writer thread pays off."""
+
 
 class JournalWriter:
     """Batches writes to a `Store` from one event loop. Create it inside the running loop."""
@@ -25,6 +38,8 @@ class JournalWriter:
         self.store = store
         self._pending: list[tuple[Sequence[WriteOp], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._inline = store.dialect == "sqlite"
+        self._scheduled = False
         # One thread: SQLite has one writer anyway, and ordering stays simple.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bosun-journal")
         self.commits = 0
@@ -35,9 +50,43 @@ class JournalWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((ops, future))
-        if self._flusher is None:
+        if self._flusher is not None:
+            pass  # the running flusher takes it with its next batch
+        elif not self._inline:
             self._flusher = loop.create_task(self._flush())
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush_inline)
         await future
+
+    def _flush_inline(self) -> None:
+        self._scheduled = False
+        if self._flusher is not None or not self._pending:
+            return
+        if sum(len(ops) for ops, _ in self._pending) >= _THREAD_BATCH:
+            # A big batch commits on the thread: sqlite3 releases the GIL while it writes, so
+            # the loop keeps running other runs meanwhile.
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            return
+        batch, self._pending = self._pending, []
+        try:
+            self.store.write([op for item, _ in batch for op in item])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for ops, future in batch:
+                try:
+                    self.store.write(ops)
+                except Exception as one_exc:
+                    _settle(future, one_exc)
+                else:
+                    _settle(future, None)
+            self.commits += len(batch)
+            return
+        self.commits += 1
+        for _, future in batch:
+            _settle(future, None)
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -81,6 +130,8 @@ class JournalWriter:
         """Wait for queued writes, then stop the writer thread."""
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
+        if self._pending:
+            self._flush_inline()
         self._thread.shutdown(wait=True)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
+
 from bosun.data.store import AuditEvent, RunUpdate, Step, WriteOp
 from bosun.errors import ModelAuthError, ModelError, ModelRateLimited
 from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall
@@ -63,6 +65,7 @@ class RunDriver:
         self._t0 = time.monotonic()
         self._base_elapsed = state.elapsed_s
         self._run_update: dict[str, Any] = {}
+        self._deferred: list[WriteOp] = []
         self.cancel_requested = False
 
     # --- the loop ---------------------------------------------------------------------------
@@ -97,7 +100,7 @@ class RunDriver:
 
     async def _call_model(self) -> ModelResponse | None:
         policy = self.agent.model_policy
-        request = ModelRequest.model_construct(
+        request = ModelRequest(
             messages=tuple(self.state.messages),
             tools=self.executor.definitions(),
             settings=policy.settings,
@@ -121,9 +124,14 @@ class RunDriver:
                 continue
             latency_ms = (time.monotonic() - t0) * 1000
             response = self._unique_call_ids(response)
+            # Durable together with the next entry: before any tool it proposes can act, and in
+            # the same commit as run_finished for a final answer. A crash before that re-asks
+            # the model; nothing outside the process has seen this response yet.
             await self._append(
                 "model_response",
-                {"response": response.model_dump(mode="json"), "latency_ms": latency_ms},
+                {"response": response, "latency_ms": latency_ms},
+                value=response,
+                defer=True,
                 model=response.model,
                 input_tokens=response.usage.input_tokens,
                 output_tokens=response.usage.output_tokens,
@@ -136,7 +144,11 @@ class RunDriver:
     def _unique_call_ids(self, response: ModelResponse) -> ModelResponse:
         # Call ids key approvals, reconciliation and idempotency keys, so they must be unique
         # within the run; models (and fenced-JSON parsing) reuse ids like "call_0" each turn.
-        seen = set(self.state.call_ids)
+        known = self.state.call_ids
+        ids = [c.id for c in response.tool_calls]
+        if all(ids) and len(set(ids)) == len(ids) and known.isdisjoint(ids):
+            return response
+        seen = set(known)
         fixed = []
         for call in response.tool_calls:
             call_id = call.id or "call"
@@ -144,8 +156,6 @@ class RunDriver:
                 call_id = f"{call_id}_{self.state.next_seq}"
             seen.add(call_id)
             fixed.append(call if call_id == call.id else call.model_copy(update={"id": call_id}))
-        if all(a is b for a, b in zip(fixed, response.tool_calls, strict=True)):
-            return response
         return response.model_copy(update={"tool_calls": tuple(fixed)})
 
     async def _model_failed(self, exc: ModelError, attempt: int, t0: float) -> float | None:
@@ -183,9 +193,12 @@ class RunDriver:
         if reason is not None:
             await self._escalate(reason)
             return
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._run_call(call)) for call in calls]
-        outcomes = [t.result() for t in tasks]
+        if len(calls) == 1:  # the common case needs no task
+            outcomes = [await self._run_call(calls[0])]
+        else:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._run_call(call)) for call in calls]
+            outcomes = [t.result() for t in tasks]
         escalation = next((o for o in outcomes if isinstance(o, _Escalation)), None)
         if escalation is not None:
             await self._escalate(escalation.reason, question=escalation.question)
@@ -238,9 +251,11 @@ class RunDriver:
         elif (
             tool is not None
             and side_effect
+            and not tool.policy.idempotent
             and not (tool.policy.requires_approval and approval is None)
         ):
-            # Journaled before the call so a crash mid-call is seen as "maybe happened".
+            # Journaled before the call so a crash mid-call is seen as "maybe happened". An
+            # idempotent tool needs no marker: replay simply calls it again with the same key.
             await self._append(
                 "tool_started",
                 {"call_id": call.id, "tool": call.name, "arguments": call.arguments},
@@ -274,9 +289,10 @@ class RunDriver:
                 "call_id": call.id,
                 "tool": call.name,
                 "arguments": call.arguments,
-                "result": result.model_dump(mode="json"),
+                "result": result,
                 "latency_ms": latency_ms,
             },
+            value=result,
             tool=call.name,
             call_id=call.id,
             status="ok" if result.ok else str(result.error_kind),
@@ -342,6 +358,8 @@ class RunDriver:
         kind: str,
         payload: dict[str, Any],
         *,
+        value: Any = None,
+        defer: bool = False,
         audit: str | None = None,
         approver: str | None = None,
         tool: str | None = None,
@@ -353,14 +371,18 @@ class RunDriver:
         cost_usd: Decimal | None = None,
         latency_ms: float | None = None,
     ) -> None:
-        """Apply an entry to the state now, and return once it is durable."""
+        """Apply an entry to the state now, and return once it is durable (with `defer`, once
+        it is queued to be written with the next entry)."""
         state = self.state
         payload["t"] = round(self.elapsed(), 4)
         seq = state.next_seq
-        state.apply(Entry(seq, kind, payload))
-        text = json.dumps(payload, separators=(",", ":"), default=str)
+        state.apply(Entry(seq, kind, payload, value))
+        # pydantic-core's serializer takes the live models as they are (no model_dump first).
+        text = to_json(payload).decode()
         now = time.time()
-        ops: list[WriteOp] = [
+        ops = self._deferred
+        self._deferred = []
+        ops.append(
             Step(
                 run_id=state.run_id,
                 seq=seq,
@@ -376,7 +398,7 @@ class RunDriver:
                 cost_usd=cost_usd,
                 latency_ms=latency_ms,
             )
-        ]
+        )
         if self._run_update:
             ops.append(RunUpdate(run_id=state.run_id, values=self._run_update))
             self._run_update = {}
@@ -392,7 +414,10 @@ class RunDriver:
                     approver=approver,
                 )
             )
-        await self._write(ops)
+        if defer:
+            self._deferred = ops
+        else:
+            await self._write(ops)
 
 
 def _arguments(call: ToolCall) -> dict[str, Any]:

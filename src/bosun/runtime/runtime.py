@@ -157,8 +157,10 @@ class Runtime:
 
     async def run(self, agent: Agent, input: str, **options: Any) -> RunResult:
         """Start a run and drive it until it finishes or parks. Options as for `start`."""
-        run_id = await self.start(agent, input, **options)
-        return await self.resume(run_id)
+        state = await self._start(agent, input, **options)
+        if state.status is not RunStatus.RUNNING:  # an earlier run with the same idempotency key
+            return await self.resume(state.run_id)
+        return await self._drive(state)
 
     async def start(
         self,
@@ -173,13 +175,33 @@ class Runtime:
         """Record a new run (queued) and return its id; a repeated idempotency key returns the
         existing run's id. ``grants="agent"`` grants every scope the agent's tools declare,
         which suits a local operator; the gateway passes a principal's scopes instead."""
+        state = await self._start(
+            agent,
+            input,
+            grants=grants,
+            principal=principal,
+            tenant=tenant,
+            idempotency_key=idempotency_key,
+        )
+        return state.run_id
+
+    async def _start(
+        self,
+        agent: Agent,
+        input: str,
+        *,
+        grants: Grants = "agent",
+        principal: str | None = None,
+        tenant: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunState:
         self.register(agent)
         if idempotency_key is not None and self.durable:
             existing = await asyncio.to_thread(
                 self.store.find_run, tenant=tenant, idempotency_key=idempotency_key
             )
             if existing is not None:
-                return existing.id
+                return RunState(run_id=existing.id, agent=existing.agent)
         scopes = sorted(agent.scopes if grants == "agent" else set(grants))
         run_id = new_run_id()
         now = time.time()
@@ -219,7 +241,7 @@ class Runtime:
         )
         if not self.durable:
             self._memory[run_id] = state
-        return run_id
+        return state
 
     async def resume(self, run_id: str) -> RunResult:
         """Drive a run from where its journal ends. Parked and finished runs return as they are.
@@ -231,7 +253,10 @@ class Runtime:
         active = self._active.get(run_id)
         if active is not None:
             return RunResult.of(await asyncio.shield(active))
-        state = await self._load(run_id)
+        return await self._drive(await self._load(run_id))
+
+    async def _drive(self, state: RunState) -> RunResult:
+        run_id = state.run_id
         agent = self._agents.get(state.agent)
         if agent is None:
             raise AgentNotFound(

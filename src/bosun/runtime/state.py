@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bosun.models.base import (
+    AssistantMessage,
     Message,
     ModelResponse,
     SystemMessage,
@@ -92,6 +93,9 @@ class Entry:
     seq: int
     kind: str
     payload: dict[str, Any]
+    value: Any = None
+    """The live object the payload was made from (a `ModelResponse`, a `ToolResult`), so
+    applying an entry live does not re-validate what was just serialised. None on replay."""
 
 
 @dataclass
@@ -132,13 +136,14 @@ class RunState:
         """Fold one journal entry into the state."""
         handler = _HANDLERS.get(entry.kind)
         if handler is not None:
-            handler(self, entry.payload, entry.seq)
+            handler(self, entry)
         self.next_seq = entry.seq + 1
         self.elapsed_s = float(entry.payload.get("t", self.elapsed_s))
 
     # --- handlers (one per entry kind) -----------------------------------------------------
 
-    def _started(self, p: dict[str, Any], _seq: int) -> None:
+    def _started(self, entry: Entry) -> None:
+        p = entry.payload
         self.objective = p["input"]
         self.principal = p.get("principal")
         self.grants = frozenset(p.get("grants", ()))
@@ -147,15 +152,21 @@ class RunState:
         self.messages.append(UserMessage(content=p["input"]))
         self.status = RunStatus.RUNNING
 
-    def _model_response(self, p: dict[str, Any], seq: int) -> None:
-        response = ModelResponse.model_validate(p["response"])
+    def _model_response(self, entry: Entry) -> None:
+        p = entry.payload
+        seq = entry.seq
+        response = entry.value
+        if not isinstance(response, ModelResponse):
+            response = ModelResponse.model_validate(p["response"])
         self.model_calls += 1
         self.usage = self.usage + response.usage
         if response.cost_usd is None:
             self.cost_unknown = True
         else:
             self.cost_usd += response.cost_usd
-        self.messages.append(response.as_message())
+        self.messages.append(
+            AssistantMessage(content=response.text, tool_calls=response.tool_calls)
+        )
         self.pending = list(response.tool_calls)
         # A response without tool calls is the final answer, even if the process dies before
         # run_finished is written: resuming must finish with it, not ask the model again.
@@ -163,20 +174,29 @@ class RunState:
         self.last_step = seq
         for call in response.tool_calls:
             self.call_ids.add(call.id)
-            signature = (call.name, _canonical(call.arguments))
-            self._streak = self._streak + 1 if signature == self._last_signature else 1
+            signature = (call.name, call.arguments)
+            last = self._last_signature
+            same = last is not None and (
+                signature == last
+                or (call.name == last[0] and _canonical(call.arguments) == _canonical(last[1]))
+            )
+            self._streak = self._streak + 1 if same else 1
             self._last_signature = signature
             self.loop_streak[call.id] = self._streak
         self.status = RunStatus.RUNNING
 
-    def _model_error(self, _p: dict[str, Any], _seq: int) -> None:
+    def _model_error(self, entry: Entry) -> None:
         self.retries += 1
 
-    def _tool_started(self, p: dict[str, Any], _seq: int) -> None:
+    def _tool_started(self, entry: Entry) -> None:
+        p = entry.payload
         self.started[p["call_id"]] = p
 
-    def _tool_result(self, p: dict[str, Any], _seq: int) -> None:
-        result = ToolResult.model_validate(p["result"])
+    def _tool_result(self, entry: Entry) -> None:
+        p = entry.payload
+        result = entry.value
+        if not isinstance(result, ToolResult):
+            result = ToolResult.model_validate(p["result"])
         call_id = p["call_id"]
         self.started.pop(call_id, None)
         self.tool_calls += 1
@@ -194,10 +214,11 @@ class RunState:
             )
         )
 
-    def _approval_requested(self, _p: dict[str, Any], _seq: int) -> None:
+    def _approval_requested(self, entry: Entry) -> None:
         self.status = RunStatus.WAITING_APPROVAL
 
-    def _approval_decided(self, p: dict[str, Any], _seq: int) -> None:
+    def _approval_decided(self, entry: Entry) -> None:
+        p = entry.payload
         self.approvals[p["call_id"]] = ApprovalDecision(
             approved=p["approved"],
             decided_by=p["decided_by"],
@@ -206,16 +227,19 @@ class RunState:
         )
         self.status = RunStatus.RUNNING
 
-    def _plan(self, p: dict[str, Any], _seq: int) -> None:
+    def _plan(self, entry: Entry) -> None:
+        p = entry.payload
         self.plan = p["plan"]
 
-    def _human_note(self, p: dict[str, Any], _seq: int) -> None:
+    def _human_note(self, entry: Entry) -> None:
+        p = entry.payload
         self.messages.append(UserMessage(content=f"[note from {p['by']}] {p['text']}"))
         self.handoff = None
         self.answer = None
         self.status = RunStatus.RUNNING
 
-    def _finished(self, p: dict[str, Any], _seq: int) -> None:
+    def _finished(self, entry: Entry) -> None:
+        p = entry.payload
         self.status = RunStatus(p["status"])
         self.output = p.get("output")
         self.error = p.get("error")

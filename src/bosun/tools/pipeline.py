@@ -47,6 +47,7 @@ import asyncio
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -298,21 +299,29 @@ class _Retry:
         self, inv: Invocation, tool: AnyTool, args: BaseModel, call_next: Next
     ) -> ToolResult:
         policy = tool.policy.retry
-        if policy is None or policy.attempts <= 1:
-            return await call_next(inv, tool, args)
-        attempts = 0
+        first = await call_next(inv, tool, args)
+        if policy is None or policy.attempts <= 1 or not _retryable(first):
+            return first  # the common case pays nothing for tenacity
+        attempts = 1
 
         async def attempt() -> ToolResult:
             nonlocal attempts
             attempts += 1
             return await call_next(inv, tool, args)
 
+        # Attempt n waits initial * 2**(n-1) before it; tenacity numbers its own attempts from 1,
+        # so the first wait is slept here and tenacity's multiplier is doubled.
+        await self._sleep(
+            min(policy.initial_delay_s + random.uniform(0, policy.jitter_s), policy.max_delay_s)
+        )
         retrying = AsyncRetrying(
             sleep=self._sleep,
-            stop=stop_after_attempt(policy.attempts),
+            stop=stop_after_attempt(policy.attempts - 1),
             # ``multiplier`` is the first delay (tenacity deprecated its old name, ``initial``).
             wait=wait_exponential_jitter(
-                multiplier=policy.initial_delay_s, max=policy.max_delay_s, jitter=policy.jitter_s
+                multiplier=policy.initial_delay_s * 2,
+                max=policy.max_delay_s,
+                jitter=policy.jitter_s,
             ),
             retry=retry_if_result(_retryable),
             retry_error_callback=_last_result,
