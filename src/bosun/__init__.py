@@ -22,6 +22,7 @@ from bosun.models.base import Model, ModelRequest, ModelResponse, ModelSettings,
 from bosun.runtime.agent import Agent, ModelPolicy
 from bosun.runtime.budget import Budget
 from bosun.runtime.critic import Critic, RuleCritic, Verdict
+from bosun.runtime.planner import ModelPlanner, Planner
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import Handoff, RunState, RunStatus
 from bosun.tools.base import (
@@ -51,10 +52,12 @@ __all__ = [
     "Handoff",
     "MappingSecrets",
     "Model",
+    "ModelPlanner",
     "ModelPolicy",
     "ModelRequest",
     "ModelResponse",
     "ModelSettings",
+    "Planner",
     "Reconciliation",
     "RetryPolicy",
     "Risk",

@@ -225,3 +225,45 @@ async def test_usage_is_taken_from_the_model(store: Store) -> None:
     with store.engine.connect() as conn:
         usage_rows = conn.execute(sa.text("SELECT input_tokens FROM usage")).all()
     assert [r[0] for r in usage_rows] == [100]
+
+
+async def test_agent_asks_a_person_and_gets_the_answer_as_the_tool_result(store: Store) -> None:
+    model = ScriptedModel(
+        [
+            call("ask_human", {}),  # malformed: the model is told how to call it
+            call("ask_human", {"question": "Which order do you mean?"}, id="q1"),
+            reply("refund of A7 noted"),
+        ]
+    )
+    agent = Agent(name="asker", model=model, ask_human=True)
+    async with Runtime(store=store) as rt:
+        waiting = await rt.run(agent, "refund my order")
+    assert waiting.status is RunStatus.WAITING_HUMAN
+    assert waiting.handoff is not None
+    assert waiting.handoff.pending_question == "Which order do you mean?"
+    assert store.get_run(waiting.run_id).status == "waiting_human"
+    assert [t.name for t in model.requests[0].tools] == ["ask_human"]
+    corrected = json.loads(model.requests[1].messages[-1].content)  # type: ignore[union-attr]
+    assert corrected["error_kind"] == "invalid_arguments"
+
+    async with Runtime(store=store, agents=[agent]) as rt:
+        done = await rt.hand_back(waiting.run_id, "order A7", by="erin")
+    assert done.status is RunStatus.COMPLETED
+    answer = model.requests[-1].messages[-1]
+    assert answer.role == "tool"
+    assert json.loads(answer.content) == {  # type: ignore[union-attr]
+        "ok": True,
+        "data": {"answer": "order A7", "answered_by": "erin"},
+    }
+    assert store.get_run(waiting.run_id).handoff is None
+    actions = [r["action"] for r in store.audit_rows(run_id=waiting.run_id)]
+    assert actions == ["run_created", "human_requested", "hand_back", "run_finished"]
+
+
+async def test_ask_human_is_not_offered_unless_enabled(store: Store) -> None:
+    model = ScriptedModel([call("ask_human", {"question": "?"}), reply("ok")])
+    async with Runtime(store=store) as rt:
+        result = await rt.run(Agent(name="plain", model=model), "x")
+    assert model.requests[0].tools == ()
+    assert json.loads(model.requests[1].messages[-1].content)["error_kind"] == "unknown_tool"  # type: ignore[union-attr]
+    assert result.status is RunStatus.COMPLETED

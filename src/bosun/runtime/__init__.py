@@ -3,6 +3,7 @@
 from bosun.runtime.agent import Agent, ModelPolicy
 from bosun.runtime.budget import Budget
 from bosun.runtime.critic import Critic, RuleCritic, Verdict
+from bosun.runtime.planner import ModelPlanner, Plan, Planner
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import ActionTaken, Handoff, RunState, RunStatus
 
@@ -12,7 +13,10 @@ __all__ = [
     "Budget",
     "Critic",
     "Handoff",
+    "ModelPlanner",
     "ModelPolicy",
+    "Plan",
+    "Planner",
     "RuleCritic",
     "RunResult",
     "RunState",

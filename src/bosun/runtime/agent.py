@@ -8,16 +8,32 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bosun.errors import ToolDefinitionError, UserError
-from bosun.models.base import Model, ModelSettings
+from bosun.models.base import Model, ModelSettings, ToolDefinition
 from bosun.runtime.budget import Budget
 from bosun.runtime.critic import Critic
+from bosun.runtime.planner import Planner
 from bosun.tools.base import RetryPolicy
 from bosun.tools.pipeline import AnyTool
 
 if TYPE_CHECKING:
     from bosun.runtime.runtime import RunResult
 
-__all__ = ["Agent", "ModelPolicy"]
+__all__ = ["ASK_HUMAN", "Agent", "ModelPolicy"]
+
+ASK_HUMAN = ToolDefinition(
+    name="ask_human",
+    description=(
+        "Ask a person a question when you lack information or cannot proceed safely. The run "
+        "pauses until they answer; their answer is this tool's result."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {"question": {"type": "string", "description": "What you need to know."}},
+        "required": ["question"],
+        "additionalProperties": False,
+    },
+)
+"""The built-in tool offered to agents created with ``ask_human=True``."""
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
@@ -48,12 +64,19 @@ class Agent:
         model: str | Model | None = None,
         budget: Budget | None = None,
         critic: Critic | None = None,
+        planner: Planner | None = None,
+        ask_human: bool = False,
         loop_limit: int = 3,
         model_policy: ModelPolicy | None = None,
     ) -> None:
+        """`ask_human=True` offers the model a built-in ``ask_human(question)`` tool: the run
+        parks as ``waiting_human`` and the person's answer (`Runtime.hand_back`) becomes the
+        tool's result."""
         if not _NAME.match(name):
             raise UserError(f"agent name {name!r} must match {_NAME.pattern}")
         names = [t.name for t in tools]
+        if ask_human and ASK_HUMAN.name in names:
+            raise ToolDefinitionError(f"{ASK_HUMAN.name!r} is built in when ask_human=True")
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ToolDefinitionError(f"agent {name!r} has duplicate tool names: {duplicates}")
@@ -65,6 +88,8 @@ class Agent:
         self.model = model
         self.budget = budget or Budget()
         self.critic = critic
+        self.planner = planner
+        self.ask_human = ask_human
         self.loop_limit = loop_limit
         self.model_policy = model_policy or ModelPolicy()
         self._resolved: Model | None = None
@@ -98,6 +123,8 @@ class Agent:
             model=model,
             budget=self.budget,
             critic=self.critic,
+            planner=self.planner,
+            ask_human=self.ask_human,
             loop_limit=self.loop_limit,
             model_policy=self.model_policy,
         )

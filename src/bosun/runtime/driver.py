@@ -20,12 +20,14 @@ from pydantic_core import to_json
 from bosun.data.store import AuditEvent, RunUpdate, Step, WriteOp
 from bosun.errors import ModelAuthError, ModelError, ModelRateLimited
 from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall
+from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
 from bosun.tools.base import ApprovalRequired, ErrorKind, ToolContext, ToolResult
 from bosun.tools.pipeline import Invocation, ToolExecutor
 
 if TYPE_CHECKING:
     from bosun.runtime.agent import Agent
+    from bosun.runtime.planner import Planner
 
 __all__ = ["RunDriver"]
 
@@ -41,6 +43,12 @@ class _Escalation:
 @dataclass(frozen=True, slots=True)
 class _NeedsApproval:
     call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class _AskHuman:
+    call: ToolCall
+    question: str
 
 
 class RunDriver:
@@ -66,6 +74,8 @@ class RunDriver:
         self._base_elapsed = state.elapsed_s
         self._run_update: dict[str, Any] = {}
         self._deferred: list[WriteOp] = []
+        builtin = (ASK_HUMAN,) if agent.ask_human else ()
+        self._tools = (*executor.definitions(), *builtin)
         self.cancel_requested = False
 
     # --- the loop ---------------------------------------------------------------------------
@@ -80,6 +90,8 @@ class RunDriver:
             while not state.status.terminal and not state.status.parked:
                 if state.answer is not None:
                     await self._finish(RunStatus.COMPLETED, output=state.answer)
+                elif self.agent.planner is not None and state.plan is None:
+                    await self._make_plan(self.agent.planner)
                 elif state.pending:
                     await self._run_tools()
                 elif reason := self.agent.budget.before_model_call(state, self.elapsed()):
@@ -92,6 +104,17 @@ class RunDriver:
             raise
         return state
 
+    async def _make_plan(self, planner: Planner) -> None:
+        plan = await planner.plan(self.state.objective, self.executor.definitions())
+        await self._append(
+            "plan",
+            {"plan": plan.text, "usage": plan.usage, "cost_usd": plan.cost_usd},
+            defer=True,  # durable with the next entry; a crash before it just plans again
+            input_tokens=plan.usage.input_tokens,
+            output_tokens=plan.usage.output_tokens,
+            cost_usd=plan.cost_usd,
+        )
+
     def elapsed(self) -> float:
         """Active seconds of the run, across processes."""
         return self._base_elapsed + (time.monotonic() - self._t0)
@@ -102,7 +125,7 @@ class RunDriver:
         policy = self.agent.model_policy
         request = ModelRequest(
             messages=tuple(self.state.messages),
-            tools=self.executor.definitions(),
+            tools=self._tools,
             settings=policy.settings,
         )
         attempt = 0
@@ -193,6 +216,10 @@ class RunDriver:
         if reason is not None:
             await self._escalate(reason)
             return
+        if self._deferred and any(self._side_effecting(c) for c in calls):
+            # The response proposing a side effect is durable before the effect can happen,
+            # so every side effect has its cause in the journal (and in the audit log).
+            await self._flush()
         if len(calls) == 1:  # the common case needs no task
             outcomes = [await self._run_call(calls[0])]
         else:
@@ -211,9 +238,34 @@ class RunDriver:
                 {"calls": [c.model_dump(mode="json") for c in waiting]},
                 audit="approval_requested",
             )
+            return
+        ask = next((o for o in outcomes if isinstance(o, _AskHuman)), None)
+        if ask is not None:
+            handoff = self._handoff("the agent asked a person", ask.question)
+            self._run_update.update(
+                status=RunStatus.WAITING_HUMAN.value, handoff=handoff.model_dump_json()
+            )
+            await self._append(
+                "human_requested",
+                {"call_id": ask.call.id, "question": ask.question, "handoff": handoff},
+                audit="human_requested",
+            )
 
-    async def _run_call(self, call: ToolCall) -> _Escalation | _NeedsApproval | None:
+    def _side_effecting(self, call: ToolCall) -> bool:
+        tool = self.executor.get(call.name)
+        return tool is not None and tool.policy.side_effect
+
+    async def _flush(self) -> None:
+        ops, self._deferred = self._deferred, []
+        if self._run_update:
+            ops.append(RunUpdate(run_id=self.state.run_id, values=self._run_update))
+            self._run_update = {}
+        await self._write(ops)
+
+    async def _run_call(self, call: ToolCall) -> _Escalation | _NeedsApproval | _AskHuman | None:
         state = self.state
+        if self.agent.ask_human and call.name == ASK_HUMAN.name:
+            return await self._ask_human(call)
         streak = state.loop_streak.get(call.id, 1)
         if streak >= self.agent.loop_limit:
             return _Escalation(
@@ -274,6 +326,19 @@ class RunDriver:
         )
         return None
 
+    async def _ask_human(self, call: ToolCall) -> _AskHuman | None:
+        try:
+            question = call.parsed_arguments().get("question")
+        except ValueError:
+            question = None
+        if not isinstance(question, str) or not question.strip():
+            guidance = 'call ask_human with {"question": "<what you need to know>"}'
+            await self._tool_result(
+                call, ToolResult.failure(ErrorKind.INVALID_ARGUMENTS, guidance, attempts=0)
+            )
+            return None
+        return _AskHuman(call, question.strip())
+
     async def _tool_result(
         self,
         call: ToolCall,
@@ -304,6 +369,10 @@ class RunDriver:
     # --- endings ----------------------------------------------------------------------------
 
     async def _escalate(self, reason: str, *, question: str | None = None) -> None:
+        handoff = self._handoff(reason, question or "How should this request be handled?")
+        await self._finish(RunStatus.ESCALATED, handoff=handoff)
+
+    def _handoff(self, reason: str, question: str) -> Handoff:
         state = self.state
         failed = sum(not a.ok for a in state.actions)
         last_text = next(
@@ -317,13 +386,12 @@ class RunDriver:
         )
         if last_text:
             summary += f"\nLast model message: {last_text[:500]}"
-        handoff = Handoff(
+        return Handoff(
             reason=reason,
             summary=summary,
             actions_taken=tuple(state.actions),
-            pending_question=question or "How should this request be handled?",
+            pending_question=question,
         )
-        await self._finish(RunStatus.ESCALATED, handoff=handoff)
 
     async def _finish(
         self,

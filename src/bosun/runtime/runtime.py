@@ -315,17 +315,27 @@ class Runtime:
         return await self.resume(run_id)
 
     async def hand_back(self, run_id: str, note: str, *, by: str) -> RunResult:
-        """Give an escalated run back to the agent with a person's note in its context."""
+        """Give a run waiting for a person back to the agent, then resume it.
+
+        For a run that asked a question (``waiting_human``) the note is the answer to its
+        ``ask_human`` call; for an escalated run it is added to the context as a note.
+        """
         state = await self._load(run_id)
-        if state.status not in (RunStatus.ESCALATED, RunStatus.WAITING_HUMAN):
+        if state.status is RunStatus.WAITING_HUMAN and state.asked:
+            call_id = next(iter(state.asked))
+            kind, payload = "human_answer", {"call_id": call_id, "text": note, "by": by}
+        elif state.status in (RunStatus.ESCALATED, RunStatus.WAITING_HUMAN):
+            kind, payload = "human_note", {"text": note, "by": by}
+        else:
             raise UserError(f"run {run_id} is {state.status.value}, not waiting for a person")
         await self._append(
             state,
-            "human_note",
-            {"text": note, "by": by},
+            kind,
+            payload,
             status=RunStatus.QUEUED,
             audit="hand_back",
             approver=by,
+            extra={"handoff": None},
         )
         return await self.resume(run_id)
 

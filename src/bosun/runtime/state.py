@@ -120,6 +120,7 @@ class RunState:
     pending: list[ToolCall] = field(default_factory=list)
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
     approvals: dict[str, ApprovalDecision] = field(default_factory=dict)
+    asked: dict[str, str] = field(default_factory=dict)
     loop_streak: dict[str, int] = field(default_factory=dict)
     call_ids: set[str] = field(default_factory=set)
     actions: list[ActionTaken] = field(default_factory=list)
@@ -197,22 +198,33 @@ class RunState:
         result = entry.value
         if not isinstance(result, ToolResult):
             result = ToolResult.model_validate(p["result"])
-        call_id = p["call_id"]
-        self.started.pop(call_id, None)
+        self.started.pop(p["call_id"], None)
+        self._record_result(p["call_id"], p["tool"], p.get("arguments", "{}"), result)
+
+    def _record_result(self, call_id: str, tool: str, arguments: str, result: ToolResult) -> None:
         self.tool_calls += 1
         self.retries += max(result.attempts - 1, 0)
         self.pending = [c for c in self.pending if c.id != call_id]
-        self.messages.append(
-            ToolMessage(call_id=call_id, name=p["tool"], content=result.for_model())
-        )
+        self.messages.append(ToolMessage(call_id=call_id, name=tool, content=result.for_model()))
         self.actions.append(
-            ActionTaken(
-                tool=p["tool"],
-                arguments=p.get("arguments", "{}"),
-                ok=result.ok,
-                error_kind=result.error_kind,
-            )
+            ActionTaken(tool=tool, arguments=arguments, ok=result.ok, error_kind=result.error_kind)
         )
+
+    def _human_requested(self, entry: Entry) -> None:
+        p = entry.payload
+        self.asked[p["call_id"]] = p["question"]
+        self.status = RunStatus.WAITING_HUMAN
+        self.handoff = Handoff.model_validate(p["handoff"])
+
+    def _human_answer(self, entry: Entry) -> None:
+        p = entry.payload
+        call_id = p["call_id"]
+        self.asked.pop(call_id, None)
+        arguments = next((c.arguments for c in self.pending if c.id == call_id), "{}")
+        answer = ToolResult.success({"answer": p["text"], "answered_by": p["by"]})
+        self._record_result(call_id, "ask_human", arguments, answer)
+        self.handoff = None
+        self.status = RunStatus.RUNNING
 
     def _approval_requested(self, entry: Entry) -> None:
         self.status = RunStatus.WAITING_APPROVAL
@@ -230,6 +242,17 @@ class RunState:
     def _plan(self, entry: Entry) -> None:
         p = entry.payload
         self.plan = p["plan"]
+        self.usage = self.usage + Usage.model_validate(p["usage"])
+        if p.get("cost_usd") is None:
+            self.cost_unknown = True
+        else:
+            self.cost_usd += Decimal(str(p["cost_usd"]))
+        note = f"Plan for this run (made before the first step):\n{self.plan}"
+        first = self.messages[0] if self.messages else None
+        if isinstance(first, SystemMessage):
+            self.messages[0] = SystemMessage(content=f"{first.content}\n\n{note}")
+        else:
+            self.messages.insert(0, SystemMessage(content=note))
 
     def _human_note(self, entry: Entry) -> None:
         p = entry.payload
@@ -261,6 +284,8 @@ _HANDLERS = {
     "tool_started": RunState._tool_started,
     "tool_result": RunState._tool_result,
     "approval_requested": RunState._approval_requested,
+    "human_requested": RunState._human_requested,
+    "human_answer": RunState._human_answer,
     "approval_decided": RunState._approval_decided,
     "plan": RunState._plan,
     "human_note": RunState._human_note,
