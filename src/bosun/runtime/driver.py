@@ -12,16 +12,14 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_json
-
-from bosun.data.store import AuditEvent, RunUpdate, Step, WriteOp
+from bosun.data.store import RunUpdate, WriteOp
 from bosun.errors import ModelAuthError, ModelError, ModelRateLimited
 from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall
 from bosun.runtime.agent import ASK_HUMAN
-from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
+from bosun.runtime.journal import record
+from bosun.runtime.state import Handoff, RunState, RunStatus
 from bosun.tools.base import ApprovalRequired, ErrorKind, ToolContext, ToolResult
 from bosun.tools.pipeline import Invocation, ToolExecutor
 
@@ -426,62 +424,28 @@ class RunDriver:
         kind: str,
         payload: dict[str, Any],
         *,
-        value: Any = None,
         defer: bool = False,
+        value: Any = None,
         audit: str | None = None,
         approver: str | None = None,
-        tool: str | None = None,
-        call_id: str | None = None,
-        model: str | None = None,
-        status: str | None = None,
-        input_tokens: int | None = None,
-        output_tokens: int | None = None,
-        cost_usd: Decimal | None = None,
-        latency_ms: float | None = None,
+        **columns: Any,
     ) -> None:
         """Apply an entry to the state now, and return once it is durable (with `defer`, once
         it is queued to be written with the next entry)."""
-        state = self.state
-        payload["t"] = round(self.elapsed(), 4)
-        seq = state.next_seq
-        state.apply(Entry(seq, kind, payload, value))
-        # pydantic-core's serializer takes the live models as they are (no model_dump first).
-        text = to_json(payload).decode()
-        now = time.time()
         ops = self._deferred
         self._deferred = []
-        ops.append(
-            Step(
-                run_id=state.run_id,
-                seq=seq,
-                kind=kind,
-                payload=text,
-                created_at=now,
-                tool=tool,
-                call_id=call_id,
-                model=model,
-                status=status,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cost_usd=cost_usd,
-                latency_ms=latency_ms,
-            )
+        ops += record(
+            self.state,
+            kind,
+            payload,
+            elapsed_s=self.elapsed(),
+            value=value,
+            run_update=self._run_update,
+            audit=audit,
+            approver=approver,
+            **columns,
         )
-        if self._run_update:
-            ops.append(RunUpdate(run_id=state.run_id, values=self._run_update))
-            self._run_update = {}
-        if audit is not None:
-            ops.append(
-                AuditEvent(
-                    action=audit,
-                    payload=text,
-                    created_at=now,
-                    run_id=state.run_id,
-                    seq=seq,
-                    actor=state.principal,
-                    approver=approver,
-                )
-            )
+        self._run_update = {}
         if defer:
             self._deferred = ops
         else:

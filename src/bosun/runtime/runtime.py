@@ -14,12 +14,13 @@ from types import TracebackType
 from typing import Any, Literal
 
 from bosun.config import Settings, load_settings
-from bosun.data.store import AuditEvent, NewRun, RunUpdate, Step, Store, WriteOp
+from bosun.data.store import NewRun, Store, WriteOp
 from bosun.data.writer import JournalWriter
 from bosun.errors import AgentNotFound, RunNotFound, UserError
 from bosun.models.base import Usage
 from bosun.runtime.agent import Agent
 from bosun.runtime.driver import RunDriver
+from bosun.runtime.journal import record
 from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
 from bosun.tools.pipeline import ToolExecutor
 from bosun.tools.secrets import SecretsProvider
@@ -210,35 +211,21 @@ class Runtime:
             "instructions": agent.instructions,
             "principal": principal,
             "grants": scopes,
-            "t": 0.0,
         }
         state = RunState(run_id=run_id, agent=agent.name)
-        state.apply(Entry(0, "run_started", payload))
-        text = json.dumps(payload, separators=(",", ":"))
-        await self._write(
-            [
-                NewRun(
-                    id=run_id,
-                    agent=agent.name,
-                    status=RunStatus.QUEUED.value,
-                    input=input,
-                    grants=json.dumps(scopes),
-                    principal=principal,
-                    tenant=tenant,
-                    idempotency_key=idempotency_key,
-                    created_at=now,
-                ),
-                Step(run_id=run_id, seq=0, kind="run_started", payload=text, created_at=now),
-                AuditEvent(
-                    action="run_created",
-                    payload=text,
-                    created_at=now,
-                    run_id=run_id,
-                    seq=0,
-                    actor=principal,
-                ),
-            ]
+        new_run = NewRun(
+            id=run_id,
+            agent=agent.name,
+            status=RunStatus.QUEUED.value,
+            input=input,
+            grants=json.dumps(scopes),
+            principal=principal,
+            tenant=tenant,
+            idempotency_key=idempotency_key,
+            created_at=now,
         )
+        steps = record(state, "run_started", payload, elapsed_s=0.0, audit="run_created")
+        await self._write([new_run, *steps])
         if not self.durable:
             self._memory[run_id] = state
         return state
@@ -400,26 +387,16 @@ class Runtime:
         approver: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        payload["t"] = state.elapsed_s
-        seq = state.next_seq
-        state.apply(Entry(seq, kind, payload))
-        text = json.dumps(payload, separators=(",", ":"))
-        now = time.time()
-        await self._write(
-            [
-                Step(run_id=state.run_id, seq=seq, kind=kind, payload=text, created_at=now),
-                RunUpdate(run_id=state.run_id, values={"status": status.value, **(extra or {})}),
-                AuditEvent(
-                    action=audit,
-                    payload=text,
-                    created_at=now,
-                    run_id=state.run_id,
-                    seq=seq,
-                    actor=state.principal,
-                    approver=approver,
-                ),
-            ]
+        ops = record(
+            state,
+            kind,
+            payload,
+            elapsed_s=state.elapsed_s,
+            run_update={"status": status.value, **(extra or {})},
+            audit=audit,
+            approver=approver,
         )
+        await self._write(ops)
 
     async def _write(self, ops: Sequence[WriteOp]) -> None:
         if not self.durable:

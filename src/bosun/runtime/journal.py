@@ -1,0 +1,61 @@
+"""Turning a journal entry into state and store writes, in one place.
+
+`record` applies the entry to the run's state first (so the state always equals the fold of
+the journal, live or replayed) and returns the operations that make it durable: the step,
+the run row's changes, and an audit row when the entry is an auditable decision or action.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic_core import to_json
+
+from bosun.data.store import AuditEvent, RunUpdate, Step, WriteOp
+from bosun.runtime.state import Entry, RunState
+
+__all__ = ["record"]
+
+
+def record(
+    state: RunState,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    elapsed_s: float,
+    value: Any = None,
+    run_update: dict[str, Any] | None = None,
+    audit: str | None = None,
+    approver: str | None = None,
+    **columns: Any,
+) -> list[WriteOp]:
+    """Apply one entry to `state` and return the writes that journal it.
+
+    `columns` fill the step's typed columns (tool, call_id, model, status, tokens, cost,
+    latency); `value` is the live object the payload came from, spared re-validation.
+    """
+    payload["t"] = round(elapsed_s, 4)
+    seq = state.next_seq
+    state.apply(Entry(seq, kind, payload, value))
+    # pydantic-core's serializer takes live models as they are (no model_dump first).
+    text = to_json(payload).decode()
+    now = time.time()
+    ops: list[WriteOp] = [
+        Step(run_id=state.run_id, seq=seq, kind=kind, payload=text, created_at=now, **columns)
+    ]
+    if run_update:
+        ops.append(RunUpdate(run_id=state.run_id, values=run_update))
+    if audit is not None:
+        ops.append(
+            AuditEvent(
+                action=audit,
+                payload=text,
+                created_at=now,
+                run_id=state.run_id,
+                seq=seq,
+                actor=state.principal,
+                approver=approver,
+            )
+        )
+    return ops
