@@ -23,7 +23,8 @@ BosunError
     │   ├── TransientToolError      worth retrying (network blip, 503, lock timeout)
     │   └── PermanentToolError      retrying will not help (not found, rejected)
     ├── StoreError                the store failed or was changed under us
-    │   └── JournalConflict         another process appended the same journal position
+    │   ├── JournalConflict         another process appended the same journal position
+    │   └── DuplicateRun            a run with this idempotency key exists (run_id)
     └── AuditChainBroken          verification found a broken link (row)
 ```
 
@@ -40,6 +41,7 @@ __all__ = [
     "BosunError",
     "ConfigError",
     "ContextTooLong",
+    "DuplicateRun",
     "JournalConflict",
     "MissingDependency",
     "ModelAuthError",
@@ -219,6 +221,14 @@ class JournalConflict(StoreError):
         super().__init__(message)
         self.run_id = run_id
         self.seq = seq
+
+
+class DuplicateRun(StoreError):
+    """A run with the same (tenant, idempotency key) was stored first; `run_id` names it."""
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class AuditChainBroken(RunFailure):

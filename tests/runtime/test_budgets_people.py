@@ -100,9 +100,11 @@ async def test_approval_parks_the_run_and_a_decision_resumes_it(store: Store) ->
         assert store.get_run(parked.run_id).status == "waiting_approval"
     # A new runtime (another process, days later) records the decision and finishes the run.
     async with Runtime(store=store, agents=[agent]) as rt:
+        (held,) = parked.waiting_for
+        assert (held.name, held.arguments) == ("refund", '{"order":"A1","amount":50.0}')
         done = await rt.decide(
             parked.run_id,
-            "r1",
+            held.id,
             approved=True,
             decided_by="bob",
             arguments={"order": "A1", "amount": 20.0},
@@ -115,6 +117,9 @@ async def test_approval_parks_the_run_and_a_decision_resumes_it(store: Store) ->
     audit = store.audit_rows(run_id=parked.run_id)
     tool_row = next(r for r in audit if r["action"] == "tool_call")
     assert (tool_row["actor"], tool_row["approver"]) == ("alice", "bob")
+    # The audit row records what executed: the approver's edit, marked as such.
+    executed = json.loads(tool_row["payload"])
+    assert (executed["arguments"], executed["edited"]) == ('{"order":"A1","amount":20.0}', True)
     assert [r["action"] for r in audit] == [
         "run_created",
         "approval_requested",
@@ -131,7 +136,11 @@ async def test_rejected_approval_is_reported_to_the_model(store: Store) -> None:
     async with Runtime(store=store) as rt:
         parked = await rt.run(agent, "refund A1")
         done = await rt.decide(
-            parked.run_id, "r1", approved=False, decided_by="bob", reason="fraud"
+            parked.run_id,
+            parked.waiting_for[0].id,
+            approved=False,
+            decided_by="bob",
+            reason="fraud",
         )
     assert done.status is RunStatus.COMPLETED
     assert side_effects == []
@@ -199,7 +208,7 @@ async def test_audit_chain_verifies_and_detects_tampering(store: Store) -> None:
     agent = Agent(name="refunder", tools=[refund], model=model)
     async with Runtime(store=store) as rt:
         parked = await rt.run(agent, "x")
-        await rt.decide(parked.run_id, "r1", approved=True, decided_by="bob")
+        await rt.decide(parked.run_id, parked.waiting_for[0].id, approved=True, decided_by="bob")
     check = store.verify_audit()
     assert check.ok and check.rows == 5
     third = store.audit_rows()[2]["id"]

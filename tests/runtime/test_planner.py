@@ -44,10 +44,11 @@ async def test_plan_is_journaled_shown_to_the_model_and_counted(store: Store) ->
     assert len(planning_requests) == 1
     assert "lookup: Look something up" in (planning_requests[0].messages[0].content or "")
     for request in worker.requests:
-        system = request.messages[0]
-        assert system.role == "system"
-        assert system.content.startswith("Be brief.")  # type: ignore[union-attr]
-        assert "1. look it up" in system.content  # type: ignore[union-attr]
+        system, user = request.messages[:2]
+        assert system.content == "Be brief."  # the plan never gets system trust
+        assert user.role == "user"
+        assert user.content.startswith("find x")  # type: ignore[union-attr]
+        assert "1. look it up" in user.content  # type: ignore[union-attr]
     assert result.usage.input_tokens >= 40
     steps = store.journal(result.run_id)
     assert [s.kind for s in steps][:3] == ["run_started", "plan", "model_response"]

@@ -71,7 +71,7 @@ async def test_non_idempotent_without_reconciler_escalates(store: Store) -> None
     assert result.status is RunStatus.ESCALATED
     assert result.handoff is not None
     assert "interrupted mid-call" in result.handoff.reason
-    assert result.handoff.pending_question == 'Did pay({"amount": 5}) take effect?'
+    assert result.handoff.pending_question == 'Did pay({"amount":5}) take effect?'
     assert len(world.effects) == 1  # never ran a second time
 
 
@@ -201,15 +201,16 @@ async def test_journal_of_a_run_with_a_failure_and_a_retry(store: Store) -> None
                 "seq": 2,
                 "entry": "model_response",
                 "status": "ok",
-                "response": {"text": None, "tool_calls": [("lookup", '{"email": "a@b.c"}')]},
+                "response": {"text": None, "tool_calls": [("lookup", '{"email":"a@b.c"}')]},
             },
             {
                 "seq": 3,
                 "entry": "tool_result",
                 "status": "ok",
-                "call_id": "call_0",
+                "call_id": "call_2_0",
                 "tool": "lookup",
-                "arguments": '{"email": "a@b.c"}',
+                "arguments": '{"email":"a@b.c"}',
+                "edited": False,
                 "result": {"ok": True, "data": {"email": "a@b.c", "plan": "pro"}, "attempts": 2},
             },
             {

@@ -34,7 +34,14 @@ runs = sa.Table(
     sa.Column("cost_usd", sa.Numeric(18, 8)),
     sa.Column("lease_owner", sa.String(100)),
     sa.Column("lease_expires_at", sa.Float),
-    sa.UniqueConstraint("tenant", "idempotency_key", name="uq_runs_idempotency"),
+)
+# An expression index, not a UNIQUE constraint: NULLs are distinct in a constraint, so a run
+# without a tenant could be submitted twice under one key.
+sa.Index(
+    "uq_runs_idempotency",
+    sa.func.coalesce(runs.c.tenant, ""),
+    runs.c.idempotency_key,
+    unique=True,
 )
 sa.Index("ix_runs_status_created", runs.c.status, runs.c.created_at)
 

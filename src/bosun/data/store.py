@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bosun.data import audit as audit_chain
 from bosun.data.schema import audit, runs, steps
-from bosun.errors import JournalConflict, RunNotFound, StoreError
+from bosun.errors import DuplicateRun, JournalConflict, RunNotFound, StoreError
 
 __all__ = ["AuditEvent", "NewRun", "RunRow", "RunUpdate", "Step", "StepRow", "Store", "WriteOp"]
 
@@ -203,17 +203,35 @@ class Store:
                 conn.commit()
             except dbapi.IntegrityError as exc:
                 conn.rollback()
-                conflict = self._find_conflict(ops)
-                if conflict is not None:
-                    raise JournalConflict(
-                        f"journal position {conflict.seq} of run {conflict.run_id} is taken",
-                        run_id=conflict.run_id,
-                        seq=conflict.seq,
-                    ) from exc
-                raise StoreError(f"the store refused a write: {exc}") from exc
+                raise self._explain_integrity_error(ops, exc) from exc
             except dbapi.Error as exc:
                 self._drop_writer()
                 raise StoreError(f"the store failed: {exc}") from exc
+            except BaseException as exc:
+                # Anything else (a value the driver cannot encode, a cancelled thread) must not
+                # leave the shared connection inside an open transaction holding the lock.
+                self._drop_writer()
+                if isinstance(exc, Exception):
+                    raise StoreError(f"the store refused a write: {exc!r}") from exc
+                raise
+
+    def _explain_integrity_error(self, ops: Sequence[WriteOp], exc: Exception) -> StoreError:
+        conflict = self._find_conflict(ops)
+        if conflict is not None:
+            return JournalConflict(
+                f"journal position {conflict.seq} of run {conflict.run_id} is taken",
+                run_id=conflict.run_id,
+                seq=conflict.seq,
+            )
+        for op in ops:
+            if isinstance(op, NewRun) and op.idempotency_key is not None:
+                existing = self.find_run(tenant=op.tenant, idempotency_key=op.idempotency_key)
+                if existing is not None and existing.id != op.id:
+                    return DuplicateRun(
+                        f"run {existing.id} already has idempotency key {op.idempotency_key!r}",
+                        run_id=existing.id,
+                    )
+        return StoreError(f"the store refused a write: {exc}")
 
     def _writer(self) -> Any:
         # The hot path uses one DBAPI connection with SQL prepared once per statement shape:
@@ -239,7 +257,7 @@ class Store:
                 for row in new_runs:
                     row["updated_at"] = row["created_at"]
                 _execute(cur, self._insert_sql("runs", tuple(new_runs[0])), new_runs)
-            step_rows = [_as_dict(op) for op in ops if isinstance(op, Step)]
+            step_rows = [_clip(_as_dict(op)) for op in ops if isinstance(op, Step)]
             if step_rows:
                 _execute(cur, self._insert_sql("steps", _STEP_FIELDS), step_rows)
             for op in ops:
@@ -316,7 +334,7 @@ class Store:
 
     def find_run(self, *, tenant: str | None, idempotency_key: str) -> RunRow | None:
         """The run submitted earlier with this idempotency key, if any."""
-        tenant_match = runs.c.tenant.is_(None) if tenant is None else runs.c.tenant == tenant
+        tenant_match = sa.func.coalesce(runs.c.tenant, "") == (tenant or "")
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(*_RUN_COLUMNS).where(
@@ -379,6 +397,19 @@ class Store:
                 conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
+
+
+_STEP_LIMITS = {"tool": 64, "call_id": 200, "model": 200, "status": 32}
+
+
+def _clip(row: dict[str, Any]) -> dict[str, Any]:
+    # These columns index the journal; the payload keeps the full value. Model-controlled
+    # text (a 65-character tool name) must not make PostgreSQL refuse the step.
+    for key, limit in _STEP_LIMITS.items():
+        value = row[key]
+        if value is not None and len(value) > limit:
+            row[key] = value[:limit]
+    return row
 
 
 def _execute(cur: Any, sql: str, rows: list[dict[str, Any]]) -> None:

@@ -123,7 +123,7 @@ def _json_values(body: str) -> list[Any]:
             return values
         try:
             value, index = decoder.raw_decode(body, index)
-        except ValueError:
+        except (ValueError, RecursionError):
             return []
         values.append(value)
 
@@ -146,7 +146,7 @@ def _normalise_arguments(arguments: object) -> str | None:
     if isinstance(arguments, str):
         try:
             parsed = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return arguments
         return _dump(parsed) if isinstance(parsed, dict) else arguments
     if isinstance(arguments, dict):

@@ -127,7 +127,7 @@ def parse_chat_completion(
     try:
         text = _text(message.get("content"))
         tool_calls = _native_tool_calls(message)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise bad(str(exc)) from exc
     if not tool_calls and request.tools and text:
         text, tool_calls = parse_fenced_tool_calls(text, [tool.name for tool in request.tools])

@@ -113,7 +113,7 @@ class AnthropicModel(Model):
             raise _translate(exc, model=self.model_name) from exc
         try:
             data = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ModelBadResponse(
                 "anthropic sent a body that is not JSON",
                 provider="anthropic",

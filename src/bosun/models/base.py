@@ -28,6 +28,7 @@ __all__ = [
     "ToolMessage",
     "Usage",
     "UserMessage",
+    "parse_arguments",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -46,11 +47,34 @@ class ToolCall(BaseModel):
     """Arguments exactly as the model wrote them: JSON text, possibly malformed."""
 
     def parsed_arguments(self) -> dict[str, Any]:
-        """The arguments as a dict; raises ``ValueError`` if they are not a JSON object."""
-        value = json.loads(self.arguments) if self.arguments.strip() else {}
-        if not isinstance(value, dict):
-            raise ValueError(f"arguments must be a JSON object, got {type(value).__name__}")
-        return value
+        """The arguments as a dict; raises ``ValueError`` if they are not one JSON object."""
+        return parse_arguments(self.arguments)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicated = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"duplicate keys in arguments: {duplicated}")
+    return dict(pairs)
+
+
+def parse_arguments(text: str) -> dict[str, Any]:
+    """Parse tool-call arguments strictly: one JSON object, no duplicate keys.
+
+    Duplicate keys are refused because parsers disagree on them: a reviewer shown
+    ``{"amount": 1, "amount": 1000000}`` must not approve one value while another executes.
+    Nesting deep enough to exhaust the parser is a ``ValueError`` too, never a crash.
+    """
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except RecursionError:
+        raise ValueError("arguments are nested too deeply") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"arguments must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 class Usage(BaseModel):

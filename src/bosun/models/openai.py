@@ -104,7 +104,7 @@ class OpenAIModel(Model):
             raise _translate(exc, model=self.model_name) from exc
         try:
             data = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ModelBadResponse(
                 f"openai-compatible server at {self.base_url} sent a body that is not JSON",
                 provider="openai",

@@ -26,23 +26,30 @@ class Budget:
     """Seconds spent running (time parked waiting for a person does not count)."""
 
     def before_model_call(self, state: RunState, elapsed_s: float) -> str | None:
-        """The limit a new model call would break, as a reason, or None."""
-        if self.max_steps is not None and state.model_calls >= self.max_steps:
-            return f"step budget exhausted ({state.model_calls} of {self.max_steps} model calls)"
-        if self.max_tokens is not None and state.usage.total_tokens >= self.max_tokens:
-            return f"token budget exhausted ({state.usage.total_tokens} of {self.max_tokens})"
-        if self.max_cost_usd is not None and state.cost_usd >= self.max_cost_usd:
-            return f"cost budget exhausted (${state.cost_usd} of ${self.max_cost_usd})"
-        return self.wall_time(elapsed_s)
+        """The limit a new model call would break, as a reason, or None. Usage counts from the
+        last hand-back by a person (`RunState.budget_base`)."""
+        base = state.budget_base
+        steps = state.model_calls - base.model_calls
+        tokens = state.usage.total_tokens - base.tokens
+        cost = state.cost_usd - base.cost_usd
+        if self.max_steps is not None and steps >= self.max_steps:
+            return f"step budget exhausted ({steps} of {self.max_steps} model calls)"
+        if self.max_tokens is not None and tokens >= self.max_tokens:
+            return f"token budget exhausted ({tokens} of {self.max_tokens})"
+        if self.max_cost_usd is not None and cost >= self.max_cost_usd:
+            return f"cost budget exhausted (${cost} of ${self.max_cost_usd})"
+        return self.wall_time(elapsed_s - base.elapsed_s)
 
     def before_tool_calls(self, state: RunState, count: int, elapsed_s: float) -> str | None:
         """The limit running `count` more tool calls would break, or None."""
-        if self.max_tool_calls is not None and state.tool_calls + count > self.max_tool_calls:
+        base = state.budget_base
+        done = state.tool_calls - base.tool_calls
+        if self.max_tool_calls is not None and done + count > self.max_tool_calls:
             return (
-                f"tool-call budget exhausted ({state.tool_calls} done, {count} more proposed, "
+                f"tool-call budget exhausted ({done} done, {count} more proposed, "
                 f"limit {self.max_tool_calls})"
             )
-        return self.wall_time(elapsed_s)
+        return self.wall_time(elapsed_s - base.elapsed_s)
 
     def wall_time(self, elapsed_s: float) -> str | None:
         """The wall-time reason, if over."""

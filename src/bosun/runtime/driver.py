@@ -9,25 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+
 from bosun.data.store import RunUpdate, WriteOp
-from bosun.errors import ModelAuthError, ModelError, ModelRateLimited
-from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall
+from bosun.errors import ModelAuthError, ModelBadResponse, ModelError, ModelRateLimited, StoreError
+from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall, Usage, parse_arguments
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.journal import record
-from bosun.runtime.state import Handoff, RunState, RunStatus
+from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
 from bosun.tools.base import ApprovalRequired, ErrorKind, ToolContext, ToolResult
-from bosun.tools.pipeline import Invocation, ToolExecutor
+from bosun.tools.pipeline import AnyTool, Invocation, ToolExecutor
 
 if TYPE_CHECKING:
     from bosun.runtime.agent import Agent
     from bosun.runtime.planner import Planner
 
 __all__ = ["RunDriver"]
+
+logger = logging.getLogger("bosun.runtime")
 
 Write = Callable[[Sequence[WriteOp]], Awaitable[None]]
 
@@ -74,7 +80,8 @@ class RunDriver:
         self._deferred: list[WriteOp] = []
         builtin = (ASK_HUMAN,) if agent.ask_human else ()
         self._tools = (*executor.definitions(), *builtin)
-        self.cancel_requested = False
+        self.cancelled_by: str | None = None
+        """Set by `Runtime.cancel` before it cancels the driving task."""
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -97,13 +104,40 @@ class RunDriver:
                 else:
                     await self._call_model()
         except asyncio.CancelledError:
-            if self.cancel_requested:
-                await asyncio.shield(self._finish(RunStatus.CANCELLED, error="cancelled"))
+            if self.cancelled_by is not None:
+                await asyncio.shield(
+                    self._finish(
+                        RunStatus.CANCELLED,
+                        error=f"cancelled by {self.cancelled_by}",
+                        approver=self.cancelled_by,
+                    )
+                )
             raise
+        except StoreError:
+            raise  # the journal is unreachable: the run stays resumable from what is durable
+        except Exception as exc:
+            # Last resort: a bug or content nothing anticipated must not leave the run
+            # "running" forever, crashing every resume the same way.
+            logger.exception("run %s failed unexpectedly", state.run_id)
+            self._deferred = []
+            await self._finish(
+                RunStatus.FAILED, error=f"internal error ({type(exc).__name__}): {exc}"[:500]
+            )
         return state
 
     async def _make_plan(self, planner: Planner) -> None:
-        plan = await planner.plan(self.state.objective, self.executor.definitions())
+        attempt = 0
+        while True:
+            attempt += 1
+            t0 = time.monotonic()
+            try:
+                plan = await planner.plan(self.state.objective, self.executor.definitions())
+                break
+            except ModelError as exc:  # the same retries, journaling and escalation as a step
+                delay = await self._model_failed(exc, attempt, t0)
+                if delay is None:
+                    return
+                await self._sleep(delay)
         await self._append(
             "plan",
             {"plan": plan.text, "usage": plan.usage, "cost_usd": plan.cost_usd},
@@ -130,12 +164,14 @@ class RunDriver:
         while True:
             attempt += 1
             wall = self.agent.budget.max_wall_s
+            spent = self.elapsed() - self.state.budget_base.elapsed_s
             t0 = time.monotonic()
             try:
-                async with asyncio.timeout(None if wall is None else max(wall - self.elapsed(), 0)):
+                async with asyncio.timeout(None if wall is None else max(wall - spent, 0)):
                     response = await self.model.request(request)
             except TimeoutError:
-                await self._escalate(self.agent.budget.wall_time(self.elapsed()) or "wall time")
+                spent = self.elapsed() - self.state.budget_base.elapsed_s
+                await self._escalate(self.agent.budget.wall_time(spent) or "wall time")
                 return None
             except ModelError as exc:
                 delay = await self._model_failed(exc, attempt, t0)
@@ -144,40 +180,59 @@ class RunDriver:
                 await self._sleep(delay)
                 continue
             latency_ms = (time.monotonic() - t0) * 1000
-            response = self._unique_call_ids(response)
+            response = self._normalise(response)
             # Durable together with the next entry: before any tool it proposes can act, and in
             # the same commit as run_finished for a final answer. A crash before that re-asks
             # the model; nothing outside the process has seen this response yet.
-            await self._append(
-                "model_response",
-                {"response": response, "latency_ms": latency_ms},
-                value=response,
-                defer=True,
-                model=response.model,
-                input_tokens=response.usage.input_tokens,
-                output_tokens=response.usage.output_tokens,
-                cost_usd=response.cost_usd,
-                latency_ms=latency_ms,
-                status="ok",
-            )
+            try:
+                await self._append(
+                    "model_response",
+                    {"response": response, "latency_ms": latency_ms},
+                    value=response,
+                    defer=True,
+                    model=response.model,
+                    input_tokens=response.usage.input_tokens,
+                    output_tokens=response.usage.output_tokens,
+                    cost_usd=response.cost_usd,
+                    latency_ms=latency_ms,
+                    status="ok",
+                )
+            except PydanticSerializationError:
+                bad = ModelBadResponse(
+                    "the response contains text that is not valid Unicode",
+                    provider=response.provider,
+                    model=response.model,
+                )
+                delay = await self._model_failed(bad, attempt, t0)
+                if delay is None:
+                    return None
+                await self._sleep(delay)
+                continue
             return response
 
-    def _unique_call_ids(self, response: ModelResponse) -> ModelResponse:
-        # Call ids key approvals, reconciliation and idempotency keys, so they must be unique
-        # within the run; models (and fenced-JSON parsing) reuse ids like "call_0" each turn.
-        known = self.state.call_ids
-        ids = [c.id for c in response.tool_calls]
-        if all(ids) and len(set(ids)) == len(ids) and known.isdisjoint(ids):
-            return response
-        seen = set(known)
-        fixed = []
-        for call in response.tool_calls:
-            call_id = call.id or "call"
-            if call_id in seen:
-                call_id = f"{call_id}_{self.state.next_seq}"
-            seen.add(call_id)
-            fixed.append(call if call_id == call.id else call.model_copy(update={"id": call_id}))
-        return response.model_copy(update={"tool_calls": tuple(fixed)})
+    def _normalise(self, response: ModelResponse) -> ModelResponse:
+        """Give calls bosun-owned ids and canonical arguments before anything sees them.
+
+        Ids key approvals, reconciliation and idempotency keys, so they must be unique in the
+        run whatever the model sends: ``call_<seq>_<i>`` is, because the journal position is.
+        Arguments are re-serialised from their strict parse, so the text journaled, shown to
+        the critic and to an approver is exactly what executes; text that does not parse is
+        kept as sent and the tool pipeline refuses it. Usage a provider did not report is
+        estimated (about 4 characters a token) so token budgets still bind.
+        """
+        seq = self.state.next_seq
+        calls = tuple(
+            call.model_copy(
+                update={"id": f"call_{seq}_{i}", "arguments": _canonical(call.arguments)}
+            )
+            for i, call in enumerate(response.tool_calls)
+        )
+        update: dict[str, Any] = {"tool_calls": calls}
+        if not response.usage.total_tokens:
+            prompt = sum(len(getattr(m, "content", None) or "") for m in self.state.messages)
+            answer = len(response.text or "") + sum(len(c.arguments) for c in calls)
+            update["usage"] = Usage(input_tokens=prompt // 4 + 1, output_tokens=answer // 4 + 1)
+        return response.model_copy(update=update)
 
     async def _model_failed(self, exc: ModelError, attempt: int, t0: float) -> float | None:
         """Journal the failure; return the delay before retrying, or None when the run stopped."""
@@ -249,6 +304,17 @@ class RunDriver:
                 audit="human_requested",
             )
 
+    def _would_run(self, tool: AnyTool, call: ToolCall) -> bool:
+        """Whether the pipeline's own checks (scope, arguments) would let the call through.
+        A refused call must leave no `tool_started` marker and never be reconciled."""
+        if tool.policy.scope not in self.state.grants:
+            return False
+        try:
+            tool.validate_arguments(call.parsed_arguments())
+        except (ValueError, ValidationError):
+            return False
+        return True
+
     def _side_effecting(self, call: ToolCall) -> bool:
         tool = self.executor.get(call.name)
         return tool is not None and tool.policy.side_effect
@@ -267,8 +333,8 @@ class RunDriver:
         streak = state.loop_streak.get(call.id, 1)
         if streak >= self.agent.loop_limit:
             return _Escalation(
-                f"loop detected: {call.name} proposed {streak} times in a row with the same "
-                "arguments"
+                f"loop detected: {call.name} proposed {streak} times with the same arguments "
+                f"within the last {LOOP_WINDOW} calls"
             )
         if self.agent.critic is not None:
             verdict = await self.agent.critic.review(call, state)
@@ -286,6 +352,8 @@ class RunDriver:
         )
         side_effect = tool is not None and tool.policy.side_effect
         approval = state.approvals.get(call.id)
+        if tool is not None and side_effect and not self._would_run(tool, call):
+            side_effect = False  # the pipeline refuses it before the tool runs: no marker
         if tool is not None and side_effect and call.id in state.started:
             if not tool.policy.idempotent:
                 reconciled = await tool.reconcile(_arguments(call), ctx)
@@ -346,12 +414,17 @@ class RunDriver:
         audit: bool = False,
     ) -> None:
         approval = self.state.approvals.get(call.id)
+        edited = approval is not None and approval.arguments is not None
         await self._append(
             "tool_result",
             {
                 "call_id": call.id,
                 "tool": call.name,
-                "arguments": call.arguments,
+                # What executed: an approver's edit replaces the model's arguments.
+                "arguments": _canonical(json.dumps(approval.arguments))
+                if edited and approval is not None
+                else call.arguments,
+                "edited": edited,
                 "result": result,
                 "latency_ms": latency_ms,
             },
@@ -398,6 +471,7 @@ class RunDriver:
         output: str | None = None,
         handoff: Handoff | None = None,
         error: str | None = None,
+        approver: str | None = None,
     ) -> None:
         state = self.state
         handoff_json = None if handoff is None else handoff.model_dump(mode="json")
@@ -415,6 +489,7 @@ class RunDriver:
             {"status": status.value, "output": output, "handoff": handoff_json, "error": error},
             status=status.value,
             audit="run_finished",
+            approver=approver,
         )
 
     # --- journal ----------------------------------------------------------------------------
@@ -432,9 +507,7 @@ class RunDriver:
     ) -> None:
         """Apply an entry to the state now, and return once it is durable (with `defer`, once
         it is queued to be written with the next entry)."""
-        ops = self._deferred
-        self._deferred = []
-        ops += record(
+        written = record(
             self.state,
             kind,
             payload,
@@ -445,11 +518,23 @@ class RunDriver:
             approver=approver,
             **columns,
         )
-        self._run_update = {}
+        ops, self._deferred, self._run_update = [*self._deferred, *written], [], {}
         if defer:
             self._deferred = ops
         else:
             await self._write(ops)
+
+
+def _canonical(arguments: str) -> str:
+    try:
+        text = json.dumps(parse_arguments(arguments), ensure_ascii=False, separators=(",", ":"))
+    except ValueError:
+        return arguments
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates: keep them escaped so the journal takes them
+        text = json.dumps(parse_arguments(arguments), separators=(",", ":"))
+    return text
 
 
 def _arguments(call: ToolCall) -> dict[str, Any]:

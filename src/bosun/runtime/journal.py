@@ -37,9 +37,11 @@ def record(
     """
     payload["t"] = round(elapsed_s, 4)
     seq = state.next_seq
-    state.apply(Entry(seq, kind, payload, value))
+    # Serialise before applying: content that cannot be journaled (a lone surrogate, say)
+    # raises here and leaves the state as it was, never ahead of the journal.
     # pydantic-core's serializer takes live models as they are (no model_dump first).
     text = to_json(payload).decode()
+    state.apply(Entry(seq, kind, payload, value))
     now = time.time()
     ops: list[WriteOp] = [
         Step(run_id=state.run_id, seq=seq, kind=kind, payload=text, created_at=now, **columns)

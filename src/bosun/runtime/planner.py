@@ -1,8 +1,10 @@
 """Planning: an optional first step that writes a short plan for the run.
 
 A planner is any object with ``async plan(objective, tools) -> Plan``. The plan is journaled
-once (entry ``plan``), kept in `RunState.plan`, and added to the system context of every
-later model call, so a resumed run follows the plan it made rather than a new one.
+once (entry ``plan``), kept in `RunState.plan`, and appended to the objective (the user's
+message, not the system message: it is model output derived from user text) in every later
+model call, so a resumed run follows the plan it made rather than a new one. A planner that
+fails with a model error is retried, journaled and escalated like any model call.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from bosun.config import Settings, load_settings
 from bosun.data.store import NewRun, Store, WriteOp
 from bosun.data.writer import JournalWriter
-from bosun.errors import AgentNotFound, RunNotFound, UserError
-from bosun.models.base import Usage
+from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, UserError
+from bosun.models.base import ToolCall, Usage
 from bosun.runtime.agent import Agent
 from bosun.runtime.driver import RunDriver
 from bosun.runtime.journal import record
@@ -59,6 +59,8 @@ class RunResult:
     """Tool calls made."""
     retries: int
     """Model and tool retries."""
+    waiting_for: tuple[ToolCall, ...] = ()
+    """Calls held for a person's decision (`Runtime.decide` takes their ids)."""
 
     @classmethod
     def of(cls, state: RunState) -> RunResult:
@@ -75,6 +77,7 @@ class RunResult:
             model_calls=state.model_calls,
             tool_calls=state.tool_calls,
             retries=state.retries,
+            waiting_for=tuple(c for c in state.pending if c.id in state.awaiting_approval),
         )
 
 
@@ -161,7 +164,7 @@ class Runtime:
         state = await self._start(agent, input, **options)
         if state.status is not RunStatus.RUNNING:  # an earlier run with the same idempotency key
             return await self.resume(state.run_id)
-        return await self._drive(state)
+        return await self._drive(state.run_id, state)
 
     async def start(
         self,
@@ -197,6 +200,13 @@ class Runtime:
         idempotency_key: str | None = None,
     ) -> RunState:
         self.register(agent)
+        for name, value in (
+            ("principal", principal),
+            ("tenant", tenant),
+            ("idempotency_key", idempotency_key),
+        ):
+            if value is not None and not 0 < len(value) <= 200:
+                raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")
         if idempotency_key is not None and self.durable:
             existing = await asyncio.to_thread(
                 self.store.find_run, tenant=tenant, idempotency_key=idempotency_key
@@ -225,7 +235,10 @@ class Runtime:
             created_at=now,
         )
         steps = record(state, "run_started", payload, elapsed_s=0.0, audit="run_created")
-        await self._write([new_run, *steps])
+        try:
+            await self._write([new_run, *steps])
+        except DuplicateRun as exc:  # another submission with the same key won the race
+            return RunState(run_id=exc.run_id, agent=agent.name)
         if not self.durable:
             self._memory[run_id] = state
         return state
@@ -237,13 +250,21 @@ class Runtime:
         interrupted mid-flight is re-run only if the tool is idempotent, else its reconcile
         hook decides, else the run escalates.
         """
-        active = self._active.get(run_id)
-        if active is not None:
-            return RunResult.of(await asyncio.shield(active))
-        return await self._drive(await self._load(run_id))
+        return await self._drive(run_id)
 
-    async def _drive(self, state: RunState) -> RunResult:
-        run_id = state.run_id
+    async def _drive(self, run_id: str, state: RunState | None = None) -> RunResult:
+        # One driving task per run in this process, registered before the first await, so
+        # two resumes of the same run share it instead of racing to drive it twice.
+        task = self._active.get(run_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._drive_task(run_id, state))
+            self._active[run_id] = task
+            task.add_done_callback(lambda done: self._forget(run_id, done))
+        return RunResult.of(await asyncio.shield(task))
+
+    async def _drive_task(self, run_id: str, state: RunState | None) -> RunState:
+        if state is None:
+            state = await self._load(run_id)
         agent = self._agents.get(state.agent)
         if agent is None:
             raise AgentNotFound(
@@ -257,15 +278,13 @@ class Runtime:
             write=self._write,
             sleep=self._sleep,
         )
-        task = asyncio.get_running_loop().create_task(driver.drive())
-        self._active[run_id] = task
         self._drivers[run_id] = driver
-        try:
-            return RunResult.of(await asyncio.shield(task))
-        finally:
-            if task.done():
-                self._active.pop(run_id, None)
-                self._drivers.pop(run_id, None)
+        return await driver.drive()
+
+    def _forget(self, run_id: str, task: asyncio.Task[RunState]) -> None:
+        if self._active.get(run_id) is task:
+            del self._active[run_id]
+            self._drivers.pop(run_id, None)
 
     # --- people -----------------------------------------------------------------------------
 
@@ -281,8 +300,7 @@ class Runtime:
     ) -> RunResult:
         """Record a decision on a call held for approval, then resume the run."""
         state = await self._load(run_id)
-        waiting = {c.id for c in state.pending}
-        if state.status is not RunStatus.WAITING_APPROVAL or call_id not in waiting:
+        if state.status is not RunStatus.WAITING_APPROVAL or call_id not in state.awaiting_approval:
             raise UserError(f"run {run_id} has no call {call_id!r} waiting for approval")
         payload = {
             "call_id": call_id,
@@ -331,7 +349,7 @@ class Runtime:
         driver = self._drivers.get(run_id)
         task = self._active.get(run_id)
         if driver is not None and task is not None:
-            driver.cancel_requested = True
+            driver.cancelled_by = by
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

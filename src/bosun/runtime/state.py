@@ -6,7 +6,6 @@ entries read back), so a resumed run is in exactly the state the crashed one had
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -24,9 +23,9 @@ from bosun.models.base import (
     Usage,
     UserMessage,
 )
-from bosun.tools.base import ApprovalDecision, ToolResult
+from bosun.tools.base import ApprovalDecision, ErrorKind, ToolResult
 
-__all__ = ["ActionTaken", "Entry", "Handoff", "RunState", "RunStatus"]
+__all__ = ["LOOP_WINDOW", "ActionTaken", "BudgetBase", "Entry", "Handoff", "RunState", "RunStatus"]
 
 
 class RunStatus(StrEnum):
@@ -86,6 +85,22 @@ class Handoff(BaseModel):
     """What the human should decide or answer."""
 
 
+LOOP_WINDOW = 10
+"""Tool calls looked back over when counting repeats of the same call."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetBase:
+    """Usage at the last hand-back: budgets count from here, so a person's hand-back gives the
+    agent a fresh allowance instead of an immediate re-escalation."""
+
+    model_calls: int = 0
+    tool_calls: int = 0
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    elapsed_s: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A journal entry in memory: kind and decoded payload."""
@@ -121,6 +136,7 @@ class RunState:
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
     approvals: dict[str, ApprovalDecision] = field(default_factory=dict)
     asked: dict[str, str] = field(default_factory=dict)
+    awaiting_approval: list[str] = field(default_factory=list)
     loop_streak: dict[str, int] = field(default_factory=dict)
     call_ids: set[str] = field(default_factory=set)
     actions: list[ActionTaken] = field(default_factory=list)
@@ -130,8 +146,8 @@ class RunState:
     error: str | None = None
     principal: str | None = None
     grants: frozenset[str] = frozenset()
-    _last_signature: tuple[str, str] | None = None
-    _streak: int = 0
+    recent_calls: list[tuple[str, str]] = field(default_factory=list)
+    budget_base: BudgetBase = field(default_factory=lambda: BudgetBase())
 
     def apply(self, entry: Entry) -> None:
         """Fold one journal entry into the state."""
@@ -175,15 +191,11 @@ class RunState:
         self.last_step = seq
         for call in response.tool_calls:
             self.call_ids.add(call.id)
+            # Arguments are canonical JSON by the time they are journaled (driver), so the
+            # signature ignores spacing; counting over a window also catches A/B/A/B cycles.
             signature = (call.name, call.arguments)
-            last = self._last_signature
-            same = last is not None and (
-                signature == last
-                or (call.name == last[0] and _canonical(call.arguments) == _canonical(last[1]))
-            )
-            self._streak = self._streak + 1 if same else 1
-            self._last_signature = signature
-            self.loop_streak[call.id] = self._streak
+            self.recent_calls = [*self.recent_calls[-(LOOP_WINDOW - 1) :], signature]
+            self.loop_streak[call.id] = self.recent_calls.count(signature)
         self.status = RunStatus.RUNNING
 
     def _model_error(self, entry: Entry) -> None:
@@ -201,8 +213,10 @@ class RunState:
         self.started.pop(p["call_id"], None)
         self._record_result(p["call_id"], p["tool"], p.get("arguments", "{}"), result)
 
-    def _record_result(self, call_id: str, tool: str, arguments: str, result: ToolResult) -> None:
-        self.tool_calls += 1
+    def _record_result(
+        self, call_id: str, tool: str, arguments: str, result: ToolResult, *, attempts: int = 1
+    ) -> None:
+        self.tool_calls += 1 if attempts else 0
         self.retries += max(result.attempts - 1, 0)
         self.pending = [c for c in self.pending if c.id != call_id]
         self.messages.append(ToolMessage(call_id=call_id, name=tool, content=result.for_model()))
@@ -227,10 +241,12 @@ class RunState:
         self.status = RunStatus.RUNNING
 
     def _approval_requested(self, entry: Entry) -> None:
+        self.awaiting_approval = [c["id"] for c in entry.payload["calls"]]
         self.status = RunStatus.WAITING_APPROVAL
 
     def _approval_decided(self, entry: Entry) -> None:
         p = entry.payload
+        self.awaiting_approval = [c for c in self.awaiting_approval if c != p["call_id"]]
         self.approvals[p["call_id"]] = ApprovalDecision(
             approved=p["approved"],
             decided_by=p["decided_by"],
@@ -247,16 +263,33 @@ class RunState:
             self.cost_unknown = True
         else:
             self.cost_usd += Decimal(str(p["cost_usd"]))
-        note = f"Plan for this run (made before the first step):\n{self.plan}"
-        first = self.messages[0] if self.messages else None
-        if isinstance(first, SystemMessage):
-            self.messages[0] = SystemMessage(content=f"{first.content}\n\n{note}")
-        else:
-            self.messages.insert(0, SystemMessage(content=note))
+        # The plan is model output derived from the user's text: it travels with the objective
+        # at the same trust, never in the system message.
+        for i, message in enumerate(self.messages):
+            if isinstance(message, UserMessage):
+                note = f"{message.content}\n\n[Plan drafted by the planning step]\n{self.plan}"
+                self.messages[i] = UserMessage(content=note)
+                break
 
     def _human_note(self, entry: Entry) -> None:
         p = entry.payload
+        # A person took the run over: calls left pending are not run (the note says what to
+        # do instead), the loop window starts afresh and budgets count from here.
+        for call in list(self.pending):
+            result = ToolResult.failure(
+                ErrorKind.NOT_RUN, f"not run: the run was handed back by {p['by']}; see the note"
+            )
+            self._record_result(call.id, call.name, call.arguments, result, attempts=0)
+        self.started.clear()
+        self.recent_calls = []
         self.messages.append(UserMessage(content=f"[note from {p['by']}] {p['text']}"))
+        self.budget_base = BudgetBase(
+            model_calls=self.model_calls,
+            tool_calls=self.tool_calls,
+            tokens=self.usage.total_tokens,
+            cost_usd=self.cost_usd,
+            elapsed_s=float(p.get("t", self.elapsed_s)),
+        )
         self.handoff = None
         self.answer = None
         self.status = RunStatus.RUNNING
@@ -268,13 +301,6 @@ class RunState:
         self.error = p.get("error")
         handoff = p.get("handoff")
         self.handoff = None if handoff is None else Handoff.model_validate(handoff)
-
-
-def _canonical(arguments: str) -> str:
-    try:
-        return json.dumps(json.loads(arguments), sort_keys=True, separators=(",", ":"))
-    except ValueError:
-        return arguments
 
 
 _HANDLERS = {

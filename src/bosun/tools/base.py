@@ -48,6 +48,7 @@ class ErrorKind(StrEnum):
     RETRY_WITH_GUIDANCE = "retry_with_guidance"
     INVALID_RESULT = "invalid_result"
     INTERCEPTED = "intercepted"
+    NOT_RUN = "not_run"
 
     @property
     def retryable(self) -> bool:

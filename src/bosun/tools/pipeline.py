@@ -57,6 +57,7 @@ import limits
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError, to_json
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -71,6 +72,7 @@ from bosun.tools.base import (
     ApprovalDecision,
     ApprovalRequired,
     ErrorKind,
+    Risk,
     ToolContext,
     ToolResult,
 )
@@ -377,7 +379,27 @@ class _Call:
             result = _classify(inv, tool, exc)
         else:
             result = _check_result(tool, output)
-        return result if secret is None else _withhold(tool, result, secret)
+        result = result if secret is None else _withhold(tool, result, secret)
+        return _journalable(tool, result)
+
+
+def _journalable(tool: AnyTool, result: ToolResult) -> ToolResult:
+    """A result the journal can store. Text that is not valid Unicode (a lone surrogate echoed
+    from hostile input, say) cannot be serialised: data becomes INVALID_RESULT, guidance is
+    kept with the bad characters replaced."""
+    try:
+        to_json(result)
+    except PydanticSerializationError:
+        if result.ok:
+            return ToolResult.failure(
+                ErrorKind.INVALID_RESULT,
+                f"{tool.name!r} returned text that is not valid Unicode. This is a fault in the "
+                "tool, not in your call.",
+                attempts=result.attempts,
+            )
+        guidance = (result.guidance or "").encode("utf-8", "replace").decode()
+        return result.model_copy(update={"guidance": guidance})
+    return result
 
 
 def _classify(inv: Invocation, tool: AnyTool, exc: Exception) -> ToolResult:
@@ -385,18 +407,25 @@ def _classify(inv: Invocation, tool: AnyTool, exc: Exception) -> ToolResult:
     name = tool.name
     if isinstance(exc, ModelRetry):
         return ToolResult.failure(ErrorKind.RETRY_WITH_GUIDANCE, exc.message)
+    if tool.policy.credential is not None:
+        # The exception may quote the credential (a URL, a header): log only its type.
+        logger.warning("call %s: tool %r raised %s", inv.call.id, name, type(exc).__name__)
     if isinstance(exc, ToolFailure):
-        logger.warning("call %s: tool %r raised %r", inv.call.id, name, exc)
+        if tool.policy.credential is None:
+            logger.warning("call %s: tool %r raised %r", inv.call.id, name, exc)
         if exc.retryable:
             return ToolResult.failure(ErrorKind.TRANSIENT, f"{name!r} failed temporarily: {exc}")
         return ToolResult.failure(ErrorKind.FAILED, str(exc))
     kind_name = type(exc).__name__
+    traceback = exc if tool.policy.credential is None else None
     if isinstance(exc, TimeoutError | ConnectionError):
-        logger.warning("call %s: tool %r raised %s", inv.call.id, name, kind_name, exc_info=exc)
+        if traceback is not None:
+            logger.warning("call %s: tool %r raised %s", inv.call.id, name, kind_name, exc_info=exc)
         return ToolResult.failure(
             ErrorKind.TRANSIENT, f"{name!r} failed temporarily ({kind_name})."
         )
-    logger.error("call %s: tool %r failed unexpectedly", inv.call.id, name, exc_info=exc)
+    if traceback is not None:
+        logger.error("call %s: tool %r failed unexpectedly", inv.call.id, name, exc_info=exc)
     return ToolResult.failure(
         ErrorKind.FAILED, f"{name!r} failed with an internal error ({kind_name})."
     )
@@ -471,8 +500,34 @@ def _check_fallback_chain(start: AnyTool, tools: Mapping[str, AnyTool]) -> None:
         if target in seen:
             chain = " -> ".join([*seen, target])
             raise ToolDefinitionError(f"fallback chain loops: {chain}")
+        _check_fallback_contract(current, tools[target])
         seen.append(target)
         current = tools.get(target)
+
+
+_RISK_ORDER = {Risk.READ: 0, Risk.WRITE: 1, Risk.IRREVERSIBLE: 2}
+
+
+def _check_fallback_contract(primary: AnyTool, fallback: AnyTool) -> None:
+    """A fallback runs under its primary's journaling, approval and audit, so it must not
+    promise less: no side effect behind a read-only tool, no non-idempotent effect behind an
+    idempotent one (no tool_started marker would guard it), no approval or risk the primary
+    does not already carry."""
+    p, f = primary.policy, fallback.policy
+    problems = []
+    if f.side_effect and not p.side_effect:
+        problems.append("it has side effects and the primary has none")
+    if f.side_effect and not f.idempotent and p.idempotent:
+        problems.append("it is not idempotent and the primary is")
+    if f.requires_approval and not p.requires_approval:
+        problems.append("it requires approval and the primary does not")
+    if _RISK_ORDER[f.risk] > _RISK_ORDER[p.risk]:
+        problems.append(f"its risk ({f.risk}) is above the primary's ({p.risk})")
+    if problems:
+        raise ToolDefinitionError(
+            f"fallback {fallback.name!r} of {primary.name!r} is riskier than the tool it stands "
+            f"in for: {'; '.join(problems)}"
+        )
 
 
 def _fail(kind: ErrorKind, guidance: str) -> ToolResult:

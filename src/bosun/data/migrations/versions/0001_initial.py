@@ -38,9 +38,14 @@ def upgrade() -> None:
         sa.Column("cost_usd", sa.Numeric(18, 8)),
         sa.Column("lease_owner", sa.String(100)),
         sa.Column("lease_expires_at", sa.Float),
-        sa.UniqueConstraint("tenant", "idempotency_key", name="uq_runs_idempotency"),
     )
     op.create_index("ix_runs_status_created", "runs", ["status", "created_at"])
+    op.create_index(
+        "uq_runs_idempotency",
+        "runs",
+        [sa.text("coalesce(tenant, '')"), "idempotency_key"],
+        unique=True,
+    )
     op.create_table(
         "steps",
         sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), primary_key=True),
