@@ -34,10 +34,8 @@ def bosun_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL on each backend."""
-    if request.param == "sqlite":
+def _fresh_db(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     assert PG_URL is not None
@@ -52,6 +50,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL on each backend."""
+    yield from _fresh_db(request.param, tmp_path)
+
+
+@pytest.fixture(params=[b for b in BACKENDS if b == "postgresql"])
+def pg_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh PostgreSQL database, for behaviour only a server has (dropped connections,
+    concurrent migrations). Without BOSUN_TEST_PG_URL such tests are not collected as runs."""
+    yield from _fresh_db(request.param, tmp_path)
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ a user's files. ``bosun.toml`` is looked up in the working directory, then in ``
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import (
@@ -38,7 +39,7 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; default ``sqlite:///<home>/bosun.db``. PostgreSQL: ``postgresql+psycopg://``."""
     model: str | None = None
     """Default model for agents that do not name one, e.g. ``openai:gpt-4.1-mini``."""
-    log_level: str = "WARNING"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     """Level of bosun's structured logs."""
 
     @property
@@ -55,17 +56,21 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_files = [Path("bosun.toml"), _default_home() / "bosun.toml"]
-        toml = TomlConfigSettingsSource(
-            settings_cls, toml_file=[p for p in toml_files if p.is_file()]
-        )
-        return (init_settings, env_settings, toml)
+        # Earlier sources win: the working directory's bosun.toml over BOSUN_HOME's.
+        tomls = [
+            TomlConfigSettingsSource(settings_cls, toml_file=path)
+            for path in (Path("bosun.toml"), _default_home() / "bosun.toml")
+            if path.is_file()
+        ]
+        return (init_settings, env_settings, *tomls)
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings, turning validation failures into a `ConfigError` that names the field."""
     try:
         return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"bosun.toml is not valid TOML: {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"

@@ -24,7 +24,10 @@ _FIELDS = ("created_at", "run_id", "seq", "actor", "approver", "action", "payloa
 
 def row_hash(row: Mapping[str, Any]) -> str:
     """The hash a row must carry, given its `prev_hash` and content."""
-    parts = [row["prev_hash"], *("" if row[f] is None else repr(row[f]) for f in _FIELDS)]
+    # created_at is hashed as a float whatever type it was given in: an int timestamp written
+    # as 1700000000 reads back as 1700000000.0 and must hash the same.
+    values = {**row, "created_at": float(row["created_at"])}
+    parts = [row["prev_hash"], *("" if values[f] is None else repr(values[f]) for f in _FIELDS)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

@@ -30,6 +30,7 @@ __all__ = ["AuditEvent", "NewRun", "RunRow", "RunUpdate", "Step", "StepRow", "St
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _AUDIT_LOCK_KEY = 0x6B6F7375  # pg_advisory_xact_lock key serialising audit chain appends
+_MIGRATION_LOCK_KEY = 0x6B6F7376  # ... and migrations
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +183,9 @@ class Store:
         config.set_main_option("script_location", str(_MIGRATIONS))
         head = ScriptDirectory.from_config(config).get_current_head()
         with self._write() as conn:
+            if self.dialect == "postgresql":
+                # Processes opening a fresh database at once must not both run the migrations.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
             if MigrationContext.configure(conn).get_current_revision() == head:
                 return
             config.attributes["connection"] = conn
@@ -190,7 +194,7 @@ class Store:
     # --- writes -------------------------------------------------------------------------
 
     def write(self, ops: Sequence[WriteOp]) -> None:
-        """Commit `ops` in one transaction, in order.
+        """Commit `ops` in one transaction: new runs, then steps, run updates, audit rows.
 
         Raises `JournalConflict` when a journal position is already taken (another process
         owns the run), `StoreError` for anything else the database refused.

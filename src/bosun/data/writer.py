@@ -81,8 +81,8 @@ class JournalWriter:
                 except Exception as one_exc:
                     _settle(future, one_exc)
                 else:
+                    self.commits += 1
                     _settle(future, None)
-            self.commits += len(batch)
             return
         self.commits += 1
         for _, future in batch:
@@ -128,10 +128,10 @@ class JournalWriter:
 
     async def aclose(self) -> None:
         """Wait for queued writes, then stop the writer thread."""
+        if self._pending and self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
-        if self._pending:
-            self._flush_inline()
         self._thread.shutdown(wait=True)
 
 
