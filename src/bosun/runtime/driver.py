@@ -222,9 +222,7 @@ class RunDriver:
         """
         seq = self.state.next_seq
         calls = tuple(
-            call.model_copy(
-                update={"id": f"call_{seq}_{i}", "arguments": _canonical(call.arguments)}
-            )
+            ToolCall(id=f"call_{seq}_{i}", name=call.name, arguments=_canonical(call.arguments))
             for i, call in enumerate(response.tool_calls)
         )
         update: dict[str, Any] = {"tool_calls": calls}
