@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,15 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log
 app.add_typer(runs_app, name="runs")
 app.add_typer(audit_app, name="audit")
 console = Console()
+
+
+@app.callback()
+def _configure() -> None:
+    """Log to stderr at BOSUN_LOG_LEVEL (default WARNING)."""
+    logging.basicConfig(
+        level=load_settings().log_level, format="%(levelname)s %(name)s: %(message)s"
+    )
+
 
 DbOption = Annotated[
     str | None,

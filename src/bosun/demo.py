@@ -217,18 +217,15 @@ async def _process(
 def _summarise(
     console: Console, url: str, results: list[RunResult], latencies: list[float], world: DemoWorld
 ) -> None:
-    table = Table()
-    table.add_column("run", no_wrap=True)
-    for name in ("status", "tools", "tokens"):
-        table.add_column(name)
-    table.add_column("outcome", overflow="fold")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("run", no_wrap=True, min_width=28)
+    table.add_column("status", no_wrap=True, min_width=16)
+    table.add_column("outcome", no_wrap=True, overflow="ellipsis")
     for r in results:
         outcome = r.output or (r.handoff.reason if r.handoff else "") or ""
         if r.status.value == "waiting_approval":
             outcome = "refund held for a human's approval"
-        table.add_row(
-            r.run_id, r.status.value, str(r.tool_calls), str(r.usage.total_tokens), outcome[:70]
-        )
+        table.add_row(r.run_id, r.status.value, outcome)
     console.print(table)
     counts: dict[str, int] = {}
     for r in results:
