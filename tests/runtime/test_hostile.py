@@ -166,6 +166,13 @@ async def test_a_call_the_pipeline_refuses_leaves_no_started_marker(store: Store
     kinds = [s.kind for s in store.journal(result.run_id)]
     assert "tool_started" not in kinds  # unauthorized and invalid calls never "maybe happened"
     assert charged == []
+    # ... but attempts at side effects are audited, refused or not.
+    refused = [
+        json.loads(r["payload"])["result"]["error_kind"]
+        for r in store.audit_rows(run_id=result.run_id)
+        if r["action"] == "tool_call"
+    ]
+    assert refused == ["unauthorized", "invalid_arguments"]
 
 
 async def test_hand_back_unblocks_a_loop_escalation_and_gives_a_fresh_budget(

@@ -24,7 +24,7 @@ from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall, Usag
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.journal import record
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
-from bosun.tools.base import ApprovalRequired, ErrorKind, ToolContext, ToolResult
+from bosun.tools.base import ApprovalDecision, ApprovalRequired, ErrorKind, ToolContext, ToolResult
 from bosun.tools.pipeline import AnyTool, Invocation, ToolExecutor
 
 if TYPE_CHECKING:
@@ -302,13 +302,16 @@ class RunDriver:
                 audit="human_requested",
             )
 
-    def _would_run(self, tool: AnyTool, call: ToolCall) -> bool:
+    def _would_run(self, tool: AnyTool, call: ToolCall, approval: ApprovalDecision | None) -> bool:
         """Whether the pipeline's own checks (scope, arguments) would let the call through.
         A refused call must leave no `tool_started` marker and never be reconciled."""
         if tool.policy.scope not in self.state.grants:
             return False
+        if approval is not None and not approval.approved:
+            return False
         try:
-            tool.validate_arguments(call.parsed_arguments())
+            edited = approval.arguments if approval is not None else None
+            tool.validate_arguments(edited if edited is not None else call.parsed_arguments())
         except (ValueError, ValidationError):
             return False
         return True
@@ -350,9 +353,10 @@ class RunDriver:
         )
         side_effect = tool is not None and tool.policy.side_effect
         approval = state.approvals.get(call.id)
-        if tool is not None and side_effect and not self._would_run(tool, call):
-            side_effect = False  # the pipeline refuses it before the tool runs: no marker
-        if tool is not None and side_effect and call.id in state.started:
+        # A call the pipeline will refuse before the tool runs needs no marker and no
+        # reconciliation; it is still audited below, as an attempted side effect.
+        may_act = tool is not None and side_effect and self._would_run(tool, call, approval)
+        if tool is not None and may_act and call.id in state.started:
             if not tool.policy.idempotent:
                 reconciled = await tool.reconcile(_arguments(call), ctx)
                 if reconciled.done is None:
@@ -366,7 +370,7 @@ class RunDriver:
                     return None
         elif (
             tool is not None
-            and side_effect
+            and may_act
             and not tool.policy.idempotent
             and not (tool.policy.requires_approval and approval is None)
         ):
