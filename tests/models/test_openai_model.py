@@ -179,7 +179,6 @@ async def test_a_tool_conversation_on_the_wire(fake: Any, make_model: Any) -> No
     assert body["messages"][1:] == [
         {
             "role": "assistant",
-            "content": None,
             "tool_calls": [
                 {
                     "id": "call_a",

@@ -47,7 +47,11 @@ def _chat_message(message: Message) -> dict[str, Any]:
 
 
 def _assistant_message(message: AssistantMessage) -> dict[str, Any]:
-    wire: dict[str, Any] = {"role": "assistant", "content": message.content}
+    wire: dict[str, Any] = {"role": "assistant"}
+    if message.content is not None:
+        wire["content"] = message.content
+    # With tool calls and no text, "content" is left out rather than sent as null: OpenAI
+    # allows either, but typed servers (llama_cpp.server, seen here) reject null.
     if message.tool_calls:
         wire["tool_calls"] = [
             {
