@@ -22,7 +22,7 @@ import tempfile
 import time
 
 from bosun import Agent, Budget, Runtime, Store, ToolContext, tool
-from bosun.models.base import ModelRequest, ModelResponse
+from bosun.models.base import ModelRequest, ModelResponse, Usage
 from bosun.testing import ScriptedModel, call, reply
 
 
@@ -38,13 +38,17 @@ async def write_thing(ctx: ToolContext, key: str) -> str:
     return ctx.idempotency_key[:8]
 
 
+# Responses carry usage, as a provider's do, so the scripted double has nothing to estimate.
 PLAN = [
-    call("read_thing", {"key": "a"}),
-    call("write_thing", {"key": "b"}),
-    call("read_thing", {"key": "c"}),
-    call("write_thing", {"key": "d"}),
-    call("read_thing", {"key": "e"}),
-    reply("done"),
+    r.model_copy(update={"usage": Usage(input_tokens=200, output_tokens=20)})
+    for r in (
+        call("read_thing", {"key": "a"}),
+        call("write_thing", {"key": "b"}),
+        call("read_thing", {"key": "c"}),
+        call("write_thing", {"key": "d"}),
+        call("read_thing", {"key": "e"}),
+        reply("done"),
+    )
 ]
 
 

@@ -417,27 +417,40 @@ class RunDriver:
     ) -> None:
         approval = self.state.approvals.get(call.id)
         edited = approval is not None and approval.arguments is not None
-        await self._append(
-            "tool_result",
-            {
-                "call_id": call.id,
-                "tool": call.name,
-                # What executed: an approver's edit replaces the model's arguments.
-                "arguments": _canonical(json.dumps(approval.arguments))
-                if edited and approval is not None
-                else call.arguments,
-                "edited": edited,
-                "result": result,
-                "latency_ms": latency_ms,
-            },
-            value=result,
-            tool=call.name,
-            call_id=call.id,
-            status="ok" if result.ok else str(result.error_kind),
-            latency_ms=latency_ms,
-            audit="tool_call" if audit else None,
-            approver=None if approval is None else approval.decided_by,
+        # What executed: an approver's edit replaces the model's arguments.
+        arguments = (
+            _canonical(json.dumps(approval.arguments))
+            if edited and approval is not None
+            else call.arguments
         )
+        for attempt in range(2):
+            try:
+                await self._append(
+                    "tool_result",
+                    {
+                        "call_id": call.id,
+                        "tool": call.name,
+                        "arguments": arguments,
+                        "edited": edited,
+                        "result": result,
+                        "latency_ms": latency_ms,
+                    },
+                    value=result,
+                    tool=call.name,
+                    call_id=call.id,
+                    status="ok" if result.ok else str(result.error_kind),
+                    latency_ms=latency_ms,
+                    audit="tool_call" if audit else None,
+                    approver=None if approval is None else approval.decided_by,
+                )
+                return
+            except PydanticSerializationError:
+                if attempt:
+                    raise
+                # Text that is not valid Unicode (a lone surrogate echoed from hostile input)
+                # cannot be journaled. record() serialises before applying, so nothing was
+                # recorded: journal a result that says so instead.
+                result = _unjournalable(call.name, result)
 
     # --- endings ----------------------------------------------------------------------------
 
@@ -525,6 +538,18 @@ class RunDriver:
             self._deferred = ops
         else:
             await self._write(ops)
+
+
+def _unjournalable(tool: str, result: ToolResult) -> ToolResult:
+    if result.ok:
+        return ToolResult.failure(
+            ErrorKind.INVALID_RESULT,
+            f"{tool!r} returned text that is not valid Unicode. This is a fault in the tool, "
+            "not in your call.",
+            attempts=result.attempts,
+        )
+    guidance = (result.guidance or "").encode("utf-8", "replace").decode()
+    return result.model_copy(update={"guidance": guidance})
 
 
 def _canonical(arguments: str) -> str:

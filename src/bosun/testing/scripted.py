@@ -173,6 +173,12 @@ class ScriptedModel(Model):
         return item
 
     def _priced(self, response: ModelResponse, request: ModelRequest) -> ModelResponse:
+        if (
+            response.usage.total_tokens
+            and (response.cost_usd is not None or self._rate is None)
+            and response.model == self.name
+        ):
+            return response  # scripted complete, as a provider would send it
         if response.usage.total_tokens:
             usage = response.usage
         else:

@@ -57,7 +57,6 @@ import limits
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticSerializationError, to_json
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -379,27 +378,7 @@ class _Call:
             result = _classify(inv, tool, exc)
         else:
             result = _check_result(tool, output)
-        result = result if secret is None else _withhold(tool, result, secret)
-        return _journalable(tool, result)
-
-
-def _journalable(tool: AnyTool, result: ToolResult) -> ToolResult:
-    """A result the journal can store. Text that is not valid Unicode (a lone surrogate echoed
-    from hostile input, say) cannot be serialised: data becomes INVALID_RESULT, guidance is
-    kept with the bad characters replaced."""
-    try:
-        to_json(result)
-    except PydanticSerializationError:
-        if result.ok:
-            return ToolResult.failure(
-                ErrorKind.INVALID_RESULT,
-                f"{tool.name!r} returned text that is not valid Unicode. This is a fault in the "
-                "tool, not in your call.",
-                attempts=result.attempts,
-            )
-        guidance = (result.guidance or "").encode("utf-8", "replace").decode()
-        return result.model_copy(update={"guidance": guidance})
-    return result
+        return result if secret is None else _withhold(tool, result, secret)
 
 
 def _classify(inv: Invocation, tool: AnyTool, exc: Exception) -> ToolResult:
