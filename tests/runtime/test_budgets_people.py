@@ -124,6 +124,7 @@ async def test_approval_parks_the_run_and_a_decision_resumes_it(store: Store) ->
         "run_created",
         "approval_requested",
         "approval",
+        "tool_started",  # an attempted irreversible effect is audited before it runs
         "tool_call",
         "run_finished",
     ]
@@ -210,7 +211,7 @@ async def test_audit_chain_verifies_and_detects_tampering(store: Store) -> None:
         parked = await rt.run(agent, "x")
         await rt.decide(parked.run_id, parked.waiting_for[0].id, approved=True, decided_by="bob")
     check = store.verify_audit()
-    assert check.ok and check.rows == 5
+    assert check.ok and check.rows == 6
     third = store.audit_rows()[2]["id"]
     with store.engine.begin() as conn:
         conn.execute(

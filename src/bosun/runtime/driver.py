@@ -24,7 +24,14 @@ from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall, Usag
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.journal import record
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
-from bosun.tools.base import ApprovalDecision, ApprovalRequired, ErrorKind, ToolContext, ToolResult
+from bosun.tools.base import (
+    ApprovalDecision,
+    ApprovalRequired,
+    ErrorKind,
+    Reconciliation,
+    ToolContext,
+    ToolResult,
+)
 from bosun.tools.pipeline import AnyTool, Invocation, ToolExecutor
 
 if TYPE_CHECKING:
@@ -115,15 +122,21 @@ class RunDriver:
             raise
         except StoreError:
             raise  # the journal is unreachable: the run stays resumable from what is durable
+        except ExceptionGroup as group:  # from parallel tool calls
+            if group.subgroup(StoreError) is not None:
+                raise
+            await self._fail_unexpectedly(group)
         except Exception as exc:
-            # Last resort: a bug or content nothing anticipated must not leave the run
-            # "running" forever, crashing every resume the same way.
-            logger.exception("run %s failed unexpectedly", state.run_id)
-            self._deferred = []
-            await self._finish(
-                RunStatus.FAILED, error=f"internal error ({type(exc).__name__}): {exc}"[:500]
-            )
+            await self._fail_unexpectedly(exc)
         return state
+
+    async def _fail_unexpectedly(self, exc: Exception) -> None:
+        # Last resort: a bug or content nothing anticipated must not leave the run "running"
+        # forever, crashing every resume the same way. Deferred entries are kept: record()
+        # already serialised them, and dropping them would leave a gap in the journal.
+        logger.exception("run %s failed unexpectedly", self.state.run_id)
+        error = f"internal error ({type(exc).__name__}): {exc}"[:500]
+        await self._finish(RunStatus.FAILED, error=_text(error))
 
     async def _make_plan(self, planner: Planner) -> None:
         attempt = 0
@@ -140,7 +153,7 @@ class RunDriver:
                 await self._sleep(delay)
         await self._append(
             "plan",
-            {"plan": plan.text, "usage": plan.usage, "cost_usd": plan.cost_usd},
+            {"plan": _text(plan.text), "usage": plan.usage, "cost_usd": plan.cost_usd},
             defer=True,  # durable with the next entry; a crash before it just plans again
             input_tokens=plan.usage.input_tokens,
             output_tokens=plan.usage.output_tokens,
@@ -237,7 +250,12 @@ class RunDriver:
         latency_ms = (time.monotonic() - t0) * 1000
         await self._append(
             "model_error",
-            {"kind": exc.kind, "message": str(exc), "attempt": attempt, "latency_ms": latency_ms},
+            {
+                "kind": exc.kind,
+                "message": _text(str(exc)),
+                "attempt": attempt,
+                "latency_ms": latency_ms,
+            },
             model=exc.model,
             status=exc.kind,
             latency_ms=latency_ms,
@@ -356,14 +374,17 @@ class RunDriver:
         # A call the pipeline will refuse before the tool runs needs no marker and no
         # reconciliation; it is still audited below, as an attempted side effect.
         may_act = tool is not None and side_effect and self._would_run(tool, call, approval)
+        # What executes: an approver's edit replaces the model's arguments. The marker, the
+        # reconcile question and the escalation all speak of these, never of the proposal.
+        executed = _executed_arguments(call, approval)
         if tool is not None and may_act and call.id in state.started:
             if not tool.policy.idempotent:
-                reconciled = await tool.reconcile(_arguments(call), ctx)
+                reconciled = await self._reconcile_chain(tool, executed, ctx)
                 if reconciled.done is None:
                     return _Escalation(
                         f"{call.name} was interrupted mid-call and cannot tell whether it took "
                         "effect; a person must check before it runs again",
-                        question=f"Did {call.name}({call.arguments}) take effect?",
+                        question=f"Did {call.name}({_compact(executed)}) take effect?",
                     )
                 if reconciled.done:
                     await self._tool_result(call, ToolResult.success(reconciled.data), audit=True)
@@ -374,13 +395,16 @@ class RunDriver:
             and not tool.policy.idempotent
             and not (tool.policy.requires_approval and approval is None)
         ):
-            # Journaled before the call so a crash mid-call is seen as "maybe happened". An
-            # idempotent tool needs no marker: replay simply calls it again with the same key.
+            # Journaled (and audited: an attempted effect) before the call, so a crash mid-call
+            # is seen as "maybe happened". An idempotent tool needs no marker: replay simply
+            # calls it again with the same key.
             await self._append(
                 "tool_started",
-                {"call_id": call.id, "tool": call.name, "arguments": call.arguments},
+                {"call_id": call.id, "tool": call.name, "arguments": _compact(executed)},
                 tool=call.name,
                 call_id=call.id,
+                audit="tool_started",
+                approver=None if approval is None else approval.decided_by,
             )
         t0 = time.monotonic()
         try:
@@ -394,12 +418,33 @@ class RunDriver:
         )
         return None
 
+    async def _reconcile_chain(
+        self, tool: AnyTool, arguments: dict[str, Any], ctx: ToolContext
+    ) -> Reconciliation:
+        """Ask the tool and every fallback behind it whether the interrupted call took effect:
+        a fallback may have acted while the primary failed. Done if any says done; cannot
+        tell if any cannot tell; not done only if all agree."""
+        verdicts = []
+        current: AnyTool | None = tool
+        seen: set[str] = set()
+        while current is not None and current.name not in seen:
+            seen.add(current.name)
+            verdict = await current.reconcile(arguments, ctx)
+            if verdict.done:
+                return verdict
+            verdicts.append(verdict)
+            fallback = current.policy.fallback
+            current = None if fallback is None else self.executor.get(fallback)
+        if any(v.done is None for v in verdicts):
+            return Reconciliation(done=None)
+        return Reconciliation(done=False)
+
     async def _ask_human(self, call: ToolCall) -> _AskHuman | None:
         try:
             question = call.parsed_arguments().get("question")
         except ValueError:
             question = None
-        if not isinstance(question, str) or not question.strip():
+        if not isinstance(question, str) or not question.strip() or not _valid_text(question):
             guidance = 'call ask_human with {"question": "<what you need to know>"}'
             await self._tool_result(
                 call, ToolResult.failure(ErrorKind.INVALID_ARGUMENTS, guidance, attempts=0)
@@ -450,7 +495,7 @@ class RunDriver:
                 # Text that is not valid Unicode (a lone surrogate echoed from hostile input)
                 # cannot be journaled. record() serialises before applying, so nothing was
                 # recorded: journal a result that says so instead.
-                result = _unjournalable(call.name, result)
+                result = _unjournalable(call.name, result, side_effect=audit)
 
     # --- endings ----------------------------------------------------------------------------
 
@@ -473,10 +518,10 @@ class RunDriver:
         if last_text:
             summary += f"\nLast model message: {last_text[:500]}"
         return Handoff(
-            reason=reason,
-            summary=summary,
+            reason=_text(reason),  # reasons quote provider and tool messages
+            summary=_text(summary),
             actions_taken=tuple(state.actions),
-            pending_question=question,
+            pending_question=_text(question),
         )
 
     async def _finish(
@@ -540,7 +585,11 @@ class RunDriver:
             await self._write(ops)
 
 
-def _unjournalable(tool: str, result: ToolResult) -> ToolResult:
+def _unjournalable(tool: str, result: ToolResult, *, side_effect: bool) -> ToolResult:
+    if result.ok and side_effect:
+        # The effect happened: say so, or the model would do it again.
+        withheld = "[result withheld: the tool returned text that is not valid Unicode]"
+        return ToolResult.success(withheld, attempts=result.attempts)
     if result.ok:
         return ToolResult.failure(
             ErrorKind.INVALID_RESULT,
@@ -550,6 +599,29 @@ def _unjournalable(tool: str, result: ToolResult) -> ToolResult:
         )
     guidance = (result.guidance or "").encode("utf-8", "replace").decode()
     return result.model_copy(update={"guidance": guidance})
+
+
+def _valid_text(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
+def _text(text: str) -> str:
+    """`text` with anything that is not valid Unicode replaced, so it can be journaled."""
+    return text if _valid_text(text) else text.encode("utf-8", "replace").decode()
+
+
+def _compact(arguments: dict[str, Any]) -> str:
+    return _text(json.dumps(arguments, ensure_ascii=False, separators=(",", ":")))
+
+
+def _executed_arguments(call: ToolCall, approval: ApprovalDecision | None) -> dict[str, Any]:
+    if approval is not None and approval.arguments is not None:
+        return approval.arguments
+    return _arguments(call)
 
 
 def _canonical(arguments: str) -> str:

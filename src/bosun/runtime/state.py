@@ -276,9 +276,17 @@ class RunState:
         # A person took the run over: calls left pending are not run (the note says what to
         # do instead), the loop window starts afresh and budgets count from here.
         for call in list(self.pending):
-            result = ToolResult.failure(
-                ErrorKind.NOT_RUN, f"not run: the run was handed back by {p['by']}; see the note"
-            )
+            if call.id in self.started:  # interrupted mid-call: it may have taken effect
+                result = ToolResult.failure(
+                    ErrorKind.OUTCOME_UNKNOWN,
+                    f"interrupted mid-call; it may have taken effect. {p['by']} checked: see "
+                    "their note, and do not repeat it unless the note says so",
+                )
+            else:
+                result = ToolResult.failure(
+                    ErrorKind.NOT_RUN,
+                    f"not run: the run was handed back by {p['by']}; see the note",
+                )
             self._record_result(call.id, call.name, call.arguments, result, attempts=0)
         self.started.clear()
         self.recent_calls = []

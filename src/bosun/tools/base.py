@@ -49,6 +49,7 @@ class ErrorKind(StrEnum):
     INVALID_RESULT = "invalid_result"
     INTERCEPTED = "intercepted"
     NOT_RUN = "not_run"
+    OUTCOME_UNKNOWN = "outcome_unknown"
 
     @property
     def retryable(self) -> bool:
