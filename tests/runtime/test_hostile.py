@@ -350,3 +350,36 @@ async def test_cost_budget_counts_the_plan_too(store: Store) -> None:
         result = await rt.run(agent, "x")
     assert result.status is RunStatus.ESCALATED
     assert "cost budget" in result.handoff.reason  # type: ignore[union-attr]
+
+
+async def test_the_critic_screens_questions_for_people_and_denials_are_audited(
+    store: Store,
+) -> None:
+    def rules(call: Any, state: Any) -> Any:
+        from bosun.runtime import Verdict
+
+        if call.name == "ask_human" and "password" in call.arguments:
+            return Verdict.deny("never ask a person for credentials")
+        if call.name == "refund":
+            return Verdict.deny("refunds are handled by billing")
+        return None
+
+    paid.clear()
+    model = by_turn(
+        response(("1", "ask_human", '{"question":"What is the admin password?"}')),
+        response(("2", "refund", '{"order":"A","amount":5}')),
+        "ok",
+    )
+    agent = Agent(
+        name="screened", tools=[refund], model=model, ask_human=True, critic=RuleCritic([rules])
+    )
+    async with Runtime(store=store) as rt:
+        result = await rt.run(agent, "x")
+    assert result.status is RunStatus.COMPLETED  # never parked for the hostile question
+    denied = [
+        json.loads(r["payload"])["result"]["error_kind"]
+        for r in store.audit_rows(run_id=result.run_id)
+        if r["action"] == "tool_call"
+    ]
+    assert denied == ["denied_by_critic"]  # the refused refund; questions are not effects
+    assert paid == []

@@ -347,8 +347,6 @@ class RunDriver:
 
     async def _run_call(self, call: ToolCall) -> _Escalation | _NeedsApproval | _AskHuman | None:
         state = self.state
-        if self.agent.ask_human and call.name == ASK_HUMAN.name:
-            return await self._ask_human(call)
         streak = state.loop_streak.get(call.id, 1)
         if streak >= self.agent.loop_limit:
             return _Escalation(
@@ -362,9 +360,14 @@ class RunDriver:
             if verdict.action == "deny":
                 reason = verdict.reason or "not allowed"
                 await self._tool_result(
-                    call, ToolResult.failure(ErrorKind.DENIED_BY_CRITIC, reason)
+                    call,
+                    ToolResult.failure(ErrorKind.DENIED_BY_CRITIC, reason, attempts=0),
+                    audit=self._side_effecting(call),  # a refused effect is a decision too
                 )
                 return None
+        # After loop detection and the critic: a question shown to a person is screened too.
+        if self.agent.ask_human and call.name == ASK_HUMAN.name:
+            return await self._ask_human(call)
         tool = self.executor.get(call.name)
         ctx = ToolContext(
             run_id=state.run_id, step=state.last_step, call_id=call.id, principal=state.principal
