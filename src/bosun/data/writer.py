@@ -69,24 +69,7 @@ class JournalWriter:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
             return
         batch, self._pending = self._pending, []
-        try:
-            self.store.write([op for item, _ in batch for op in item])
-        except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], exc)
-                return
-            for ops, future in batch:
-                try:
-                    self.store.write(ops)
-                except Exception as one_exc:
-                    _settle(future, one_exc)
-                else:
-                    self.commits += 1
-                    _settle(future, None)
-            return
-        self.commits += 1
-        for _, future in batch:
-            _settle(future, None)
+        _settle_all(batch, self._commit([ops for ops, _ in batch]))
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -94,18 +77,9 @@ class JournalWriter:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                ops = [op for item, _ in batch for op in item]
-                try:
-                    await loop.run_in_executor(self._thread, self.store.write, ops)
-                except Exception as exc:
-                    if len(batch) == 1:
-                        _settle(batch[0][1], exc)
-                    else:
-                        await self._write_one_by_one(batch)
-                    continue
-                self.commits += 1
-                for _, future in batch:
-                    _settle(future, None)
+                groups = [ops for ops, _ in batch]
+                outcomes = await loop.run_in_executor(self._thread, self._commit, groups)
+                _settle_all(batch, outcomes)
         except BaseException as exc:  # cancelled with the loop: nobody may wait forever
             for _, future in [*batch, *self._pending]:
                 _settle(future, exc)
@@ -114,17 +88,27 @@ class JournalWriter:
         finally:
             self._flusher = None
 
-    async def _write_one_by_one(
-        self, batch: list[tuple[Sequence[WriteOp], asyncio.Future[None]]]
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        for ops, future in batch:
-            try:
-                await loop.run_in_executor(self._thread, self.store.write, ops)
-                self.commits += 1
-                _settle(future, None)
-            except Exception as exc:
-                _settle(future, exc)
+    def _commit(self, groups: list[Sequence[WriteOp]]) -> list[Exception | None]:
+        """Commit all groups in one transaction; if that fails, each group alone, so one run's
+        conflict never fails its neighbours. Returns each group's outcome. Runs on whichever
+        thread commits (the loop's for small SQLite batches, else the writer's)."""
+        try:
+            self.store.write([op for ops in groups for op in ops])
+        except Exception as exc:
+            if len(groups) == 1:
+                return [exc]
+            outcomes: list[Exception | None] = []
+            for ops in groups:
+                try:
+                    self.store.write(ops)
+                except Exception as one_exc:
+                    outcomes.append(one_exc)
+                else:
+                    self.commits += 1
+                    outcomes.append(None)
+            return outcomes
+        self.commits += 1
+        return [None] * len(groups)
 
     async def aclose(self) -> None:
         """Wait for queued writes, then stop the writer thread."""
@@ -133,6 +117,13 @@ class JournalWriter:
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
         self._thread.shutdown(wait=True)
+
+
+def _settle_all(
+    batch: list[tuple[Sequence[WriteOp], asyncio.Future[None]]], outcomes: list[Exception | None]
+) -> None:
+    for (_, future), outcome in zip(batch, outcomes, strict=True):
+        _settle(future, outcome)
 
 
 def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
