@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,7 @@ __all__ = [
     "ToolMessage",
     "Usage",
     "UserMessage",
+    "estimate_usage",
     "parse_arguments",
 ]
 
@@ -222,6 +224,16 @@ class ModelResponse(BaseModel):
     def as_message(self) -> AssistantMessage:
         """The response as the assistant turn of the conversation."""
         return AssistantMessage(content=self.text, tool_calls=self.tool_calls)
+
+
+def estimate_usage(
+    messages: Sequence[Message], text: str | None, tool_calls: Sequence[ToolCall]
+) -> Usage:
+    """A rough count (about 4 characters a token) for when a provider reports no usage, so
+    token budgets still bind. Never used for prices."""
+    prompt = sum(len(getattr(m, "content", None) or "") for m in messages)
+    answer = len(text or "") + sum(len(c.arguments) for c in tool_calls)
+    return Usage(input_tokens=prompt // 4 + 1, output_tokens=answer // 4 + 1)
 
 
 class Model(ABC):

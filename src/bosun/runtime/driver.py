@@ -20,7 +20,14 @@ from pydantic_core import PydanticSerializationError
 
 from bosun.data.store import RunUpdate, WriteOp
 from bosun.errors import ModelAuthError, ModelBadResponse, ModelError, ModelRateLimited, StoreError
-from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall, Usage, parse_arguments
+from bosun.models.base import (
+    Model,
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    estimate_usage,
+    parse_arguments,
+)
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.journal import record
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
@@ -240,9 +247,7 @@ class RunDriver:
         )
         update: dict[str, Any] = {"tool_calls": calls}
         if not response.usage.total_tokens:
-            prompt = sum(len(getattr(m, "content", None) or "") for m in self.state.messages)
-            answer = len(response.text or "") + sum(len(c.arguments) for c in calls)
-            update["usage"] = Usage(input_tokens=prompt // 4 + 1, output_tokens=answer // 4 + 1)
+            update["usage"] = estimate_usage(self.state.messages, response.text, calls)
         return response.model_copy(update=update)
 
     async def _model_failed(self, exc: ModelError, attempt: int, t0: float) -> float | None:

@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bosun.models.base import (
-    AssistantMessage,
     Message,
     ModelResponse,
     SystemMessage,
@@ -138,7 +137,6 @@ class RunState:
     asked: dict[str, str] = field(default_factory=dict)
     awaiting_approval: list[str] = field(default_factory=list)
     loop_streak: dict[str, int] = field(default_factory=dict)
-    call_ids: set[str] = field(default_factory=set)
     actions: list[ActionTaken] = field(default_factory=list)
     answer: str | None = None
     output: str | None = None
@@ -181,16 +179,13 @@ class RunState:
             self.cost_unknown = True
         else:
             self.cost_usd += response.cost_usd
-        self.messages.append(
-            AssistantMessage(content=response.text, tool_calls=response.tool_calls)
-        )
+        self.messages.append(response.as_message())
         self.pending = list(response.tool_calls)
         # A response without tool calls is the final answer, even if the process dies before
         # run_finished is written: resuming must finish with it, not ask the model again.
         self.answer = None if response.tool_calls else (response.text or "")
         self.last_step = seq
         for call in response.tool_calls:
-            self.call_ids.add(call.id)
             # Arguments are canonical JSON by the time they are journaled (driver), so the
             # signature ignores spacing; counting over a window also catches A/B/A/B cycles.
             signature = (call.name, call.arguments)

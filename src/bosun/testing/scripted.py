@@ -25,7 +25,7 @@ from bosun.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
-from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall, Usage
+from bosun.models.base import Model, ModelRequest, ModelResponse, ToolCall, estimate_usage
 
 __all__ = ["Fault", "ScriptedModel", "call", "calls", "reply"]
 
@@ -182,9 +182,7 @@ class ScriptedModel(Model):
         if response.usage.total_tokens:
             usage = response.usage
         else:
-            prompt = sum(len(getattr(m, "content", None) or "") for m in request.messages)
-            answer = len(response.text or "") + sum(len(c.arguments) for c in response.tool_calls)
-            usage = Usage(input_tokens=prompt // 4 + 1, output_tokens=answer // 4 + 1)
+            usage = estimate_usage(request.messages, response.text, response.tool_calls)
         cost = response.cost_usd
         if cost is None and self._rate is not None:
             cost = self._rate * usage.total_tokens / 1000
