@@ -18,13 +18,22 @@ async with bosun.Runtime() as runtime:
 from bosun import errors
 from bosun.config import Settings, load_settings
 from bosun.data.store import Store
-from bosun.models.base import Model, ModelRequest, ModelResponse, ModelSettings, ToolCall, Usage
+from bosun.models.base import (
+    Model,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    ToolCall,
+    Trust,
+    Usage,
+)
 from bosun.runtime.agent import Agent, ModelPolicy
 from bosun.runtime.budget import Budget
 from bosun.runtime.critic import Critic, RuleCritic, Verdict
 from bosun.runtime.planner import ModelPlanner, Planner
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import Handoff, RunState, RunStatus
+from bosun.runtime.trust import Content, TaintPolicy
 from bosun.tools.base import (
     ApprovalDecision,
     BreakerPolicy,
@@ -46,6 +55,7 @@ __all__ = [
     "ApprovalDecision",
     "BreakerPolicy",
     "Budget",
+    "Content",
     "Critic",
     "EnvSecrets",
     "ErrorKind",
@@ -70,11 +80,13 @@ __all__ = [
     "SecretsProvider",
     "Settings",
     "Store",
+    "TaintPolicy",
     "Tool",
     "ToolCall",
     "ToolContext",
     "ToolPolicy",
     "ToolResult",
+    "Trust",
     "Usage",
     "Verdict",
     "__version__",

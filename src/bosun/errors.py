@@ -10,6 +10,12 @@ BosunError
 │   ├── AgentNotFound             resume/run of an agent the runtime does not know
 │   ├── MissingDependency         an optional extra is not installed
 │   └── RunNotFound               a run id absent from the store
+├── GatewayRefusal              a request refused at the perimeter; `status` is its HTTP status
+│   ├── Unauthenticated           no, unknown, revoked or expired API key (401)
+│   ├── Forbidden                 the principal lacks the scope, or the run is another tenant's
+│   ├── RateLimited               over a request or token limit; retry_after seconds (429)
+│   ├── InvalidInput              empty, oversized, binary, badly encoded, nested too deeply
+│   └── Blocked                   screening or a guardrail refused the content; reasons (422)
 └── RunFailure                  something failed while running; typed fields say where
     ├── ModelError                a provider call failed (provider, model, status_code)
     │   ├── ModelRateLimited        429: retry_after seconds when the provider said
@@ -40,8 +46,12 @@ __all__ = [
     "AuditChainBroken",
     "BosunError",
     "ConfigError",
+    "Blocked",
     "ContextTooLong",
     "DuplicateRun",
+    "Forbidden",
+    "GatewayRefusal",
+    "InvalidInput",
     "JournalConflict",
     "MissingDependency",
     "ModelAuthError",
@@ -54,12 +64,14 @@ __all__ = [
     "ModelTimeout",
     "ModelUnavailable",
     "PermanentToolError",
+    "RateLimited",
     "RunFailure",
     "RunNotFound",
     "StoreError",
     "ToolDefinitionError",
     "ToolFailure",
     "TransientToolError",
+    "Unauthenticated",
     "UserError",
 ]
 
@@ -105,6 +117,59 @@ class MissingDependency(UserError):
 
 class RunNotFound(UserError):
     """No run with this id exists in the store."""
+
+
+# --- refusals at the gateway ------------------------------------------------------------
+
+
+class GatewayRefusal(BosunError):
+    """A request refused at the perimeter. Nothing of it was stored."""
+
+    status: int = 400
+    """The HTTP status the service answers with."""
+
+
+class Unauthenticated(GatewayRefusal):
+    """No API key, or one that is unknown, revoked or expired."""
+
+    status = 401
+
+
+class Forbidden(GatewayRefusal):
+    """The principal lacks a scope the request needs, or the run belongs to another tenant."""
+
+    status = 403
+
+
+class RateLimited(GatewayRefusal):
+    """Over a request or token limit; `retry_after` is the seconds until the window frees."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InvalidInput(GatewayRefusal):
+    """Input bosun will not process: empty, oversized, binary, badly encoded, nested too
+    deeply. The message says which and what the limit is."""
+
+    status = 400
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Blocked(GatewayRefusal):
+    """Injection screening or a guardrail refused the content; `reasons` say why."""
+
+    status = 422
+
+    def __init__(self, message: str, *, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.reasons = reasons
 
 
 # --- run failures ---------------------------------------------------------------------------

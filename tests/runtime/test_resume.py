@@ -142,6 +142,8 @@ def normalised(store: Store, run_id: str) -> list[dict[str, Any]]:
         payload = json.loads(step.payload)
         payload.pop("t", None)
         payload.pop("latency_ms", None)
+        if "boundary" in payload:
+            payload["boundary"] = "<boundary>"
         if "response" in payload:
             response = payload["response"]
             payload["response"] = {
@@ -186,6 +188,8 @@ async def test_journal_of_a_run_with_a_failure_and_a_retry(store: Store) -> None
                 "status": None,
                 "input": "my plan?",
                 "instructions": "Help.",
+                "boundary": "<boundary>",
+                "spotlight": False,
                 "principal": "alice",
                 "grants": ["crm:read"],
             },

@@ -12,6 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,7 @@ __all__ = [
     "ToolCall",
     "ToolDefinition",
     "ToolMessage",
+    "Trust",
     "Usage",
     "UserMessage",
     "estimate_usage",
@@ -34,6 +36,18 @@ __all__ = [
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class Trust(StrEnum):
+    """Where a piece of content came from, which decides what it may cause."""
+
+    TRUSTED = "trusted"
+    """Operator instructions, system prompts, bosun's own tools' data, a reviewer's note."""
+    USER = "user"
+    """The authenticated submitter's own text."""
+    UNTRUSTED = "untrusted"
+    """From outside: email bodies, fetched pages, retrieved documents, outward-reading tools.
+    Shown to the model as data, never as instructions; its presence taints the run."""
 
 
 class ToolCall(BaseModel):
@@ -122,6 +136,8 @@ class UserMessage(BaseModel):
     role: Literal["user"] = "user"
     content: str
     """The text."""
+    trust: Trust = Trust.USER
+    """The lowest trust of what the text contains (untrusted parts are spotlighted)."""
 
 
 class AssistantMessage(BaseModel):
@@ -148,6 +164,8 @@ class ToolMessage(BaseModel):
     """Name of the tool that was called."""
     content: str
     """The `ToolResult` as JSON."""
+    trust: Trust = Trust.TRUSTED
+    """`UNTRUSTED` for tools that read the outside world (spotlighted in `content`)."""
 
 
 Message = Annotated[

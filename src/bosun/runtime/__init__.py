@@ -6,11 +6,13 @@ from bosun.runtime.critic import Critic, RuleCritic, Verdict
 from bosun.runtime.planner import ModelPlanner, Plan, Planner
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import ActionTaken, Handoff, RunState, RunStatus
+from bosun.runtime.trust import Content, TaintPolicy
 
 __all__ = [
     "ActionTaken",
     "Agent",
     "Budget",
+    "Content",
     "Critic",
     "Handoff",
     "ModelPlanner",
@@ -22,5 +24,6 @@ __all__ = [
     "RunState",
     "RunStatus",
     "Runtime",
+    "TaintPolicy",
     "Verdict",
 ]

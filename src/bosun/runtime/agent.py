@@ -12,6 +12,7 @@ from bosun.models.base import Model, ModelSettings, ToolDefinition
 from bosun.runtime.budget import Budget
 from bosun.runtime.critic import Critic
 from bosun.runtime.planner import Planner
+from bosun.runtime.trust import TaintPolicy
 from bosun.tools.base import RetryPolicy
 from bosun.tools.pipeline import AnyTool
 
@@ -68,8 +69,11 @@ class Agent:
         ask_human: bool = False,
         loop_limit: int = 3,
         model_policy: ModelPolicy | None = None,
+        taint_policy: TaintPolicy | None = None,
     ) -> None:
-        """`ask_human=True` offers the model a built-in ``ask_human(question)`` tool: the run
+        """`taint_policy` decides what runs may still do once untrusted content is in their
+        context (default: side effects held for approval, ungrounded outbound values refused).
+        `ask_human=True` offers the model a built-in ``ask_human(question)`` tool: the run
         parks as ``waiting_human`` and the person's answer (`Runtime.hand_back`) becomes the
         tool's result."""
         if not _NAME.match(name):
@@ -92,6 +96,7 @@ class Agent:
         self.ask_human = ask_human
         self.loop_limit = loop_limit
         self.model_policy = model_policy or ModelPolicy()
+        self.taint_policy = taint_policy or TaintPolicy()
         self._resolved: Model | None = None
 
     @property
@@ -127,6 +132,7 @@ class Agent:
             ask_human=self.ask_human,
             loop_limit=self.loop_limit,
             model_policy=self.model_policy,
+            taint_policy=self.taint_policy,
         )
 
     async def run(self, input: str, **options: Any) -> RunResult:

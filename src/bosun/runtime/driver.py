@@ -31,6 +31,7 @@ from bosun.models.base import (
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.journal import record
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
+from bosun.runtime.trust import ContentScreen, gate, label_result
 from bosun.tools.base import (
     ApprovalDecision,
     ApprovalRequired,
@@ -40,6 +41,7 @@ from bosun.tools.base import (
     ToolResult,
 )
 from bosun.tools.pipeline import AnyTool, Invocation, ToolExecutor
+from bosun.tools.privacy import Privacy, reveal_placeholders
 
 if TYPE_CHECKING:
     from bosun.runtime.agent import Agent
@@ -81,8 +83,13 @@ class RunDriver:
         executor: ToolExecutor,
         write: Write,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        privacy: Privacy | None = None,
+        screen: ContentScreen | None = None,
     ) -> None:
         self.agent = agent
+        self.privacy = privacy
+        self.screen = screen
+        self._holds: dict[str, str] = {}
         self.state = state
         self.model = model
         self.executor = executor
@@ -307,9 +314,12 @@ class RunDriver:
         waiting = [o.call for o in outcomes if isinstance(o, _NeedsApproval)]
         if waiting:
             self._run_update["status"] = RunStatus.WAITING_APPROVAL.value
+            # Why each call is held, for the approver and the audit log: the tool's policy,
+            # or taint gating.
+            reasons = {c.id: self._holds.pop(c.id, "the tool requires approval") for c in waiting}
             await self._append(
                 "approval_requested",
-                {"calls": [c.model_dump(mode="json") for c in waiting]},
+                {"calls": [c.model_dump(mode="json") for c in waiting], "reasons": reasons},
                 audit="approval_requested",
             )
             return
@@ -379,6 +389,12 @@ class RunDriver:
         )
         side_effect = tool is not None and tool.policy.side_effect
         approval = state.approvals.get(call.id)
+        held = False
+        if tool is not None and approval is None:
+            gated = await self._taint_gate(call, tool)
+            if gated == "refused":
+                return None
+            held = gated == "held"
         # A call the pipeline will refuse before the tool runs needs no marker and no
         # reconciliation; it is still audited below, as an attempted side effect.
         may_act = tool is not None and side_effect and self._would_run(tool, call, approval)
@@ -401,7 +417,7 @@ class RunDriver:
             tool is not None
             and may_act
             and not tool.policy.idempotent
-            and not (tool.policy.requires_approval and approval is None)
+            and not ((tool.policy.requires_approval or held) and approval is None)
         ):
             # Journaled (and audited: an attempted effect) before the call, so a crash mid-call
             # is seen as "maybe happened". An idempotent tool needs no marker: replay simply
@@ -417,14 +433,58 @@ class RunDriver:
         t0 = time.monotonic()
         try:
             result = await self.executor.execute(
-                Invocation(call=call, ctx=ctx, grants=state.grants, approval=approval)
+                Invocation(
+                    call=call,
+                    ctx=ctx,
+                    grants=state.grants,
+                    approval=approval,
+                    # A person's decision binds whatever asked for it (policy or taint).
+                    force_approval=held or approval is not None,
+                    reveal=self._reveal if self.privacy is not None and state.vault else None,
+                )
             )
         except ApprovalRequired:
             return _NeedsApproval(call)
-        await self._tool_result(
+        flagged = await self._tool_result(
             call, result, latency_ms=(time.monotonic() - t0) * 1000, audit=side_effect
         )
+        if flagged and self.agent.taint_policy.on_injection == "escalate":
+            return _Escalation(f"{call.name} returned content flagged as a prompt injection")
         return None
+
+    def _reveal(self, value: Any, allowed: frozenset[str]) -> Any:
+        privacy, run_id = self.privacy, self.state.run_id
+        if privacy is None:  # pragma: no cover - only handed to the pipeline with a privacy
+            return value
+        return reveal_placeholders(
+            value, self.state.vault, allowed, lambda entry: privacy.reveal(run_id, entry)
+        )
+
+    async def _taint_gate(self, call: ToolCall, tool: AnyTool) -> str:
+        """Apply the agent's `TaintPolicy` to a call no person has decided on: ``refused``
+        (the refusal is journaled and audited), ``held`` (for approval) or ``ok``. A call
+        outside the run's grants is left to the pipeline's authorization."""
+        state = self.state
+        if tool.policy.scope not in state.grants:
+            return "ok"
+        decision = gate(
+            self.agent.taint_policy,
+            tool.policy,
+            _arguments(call),
+            taint=state.taint,
+            grounding=state.grounding,
+        )
+        if decision is None:
+            return "ok"
+        if decision.action == "approve":
+            self._holds[call.id] = decision.reason
+            return "held"
+        logger.warning("run %s: %s refused by policy: %s", state.run_id, call.name, decision.reason)
+        refused = ToolResult.failure(
+            ErrorKind.BLOCKED_BY_POLICY, f"Refused by policy: {decision.reason}.", attempts=0
+        )
+        await self._tool_result(call, refused, audit=True)
+        return "refused"
 
     async def _reconcile_chain(
         self, tool: AnyTool, arguments: dict[str, Any], ctx: ToolContext
@@ -467,7 +527,21 @@ class RunDriver:
         *,
         latency_ms: float | None = None,
         audit: bool = False,
-    ) -> None:
+    ) -> bool:
+        """Journal a call's result (PII masked, labelled, screened); True when the screen
+        flagged it as an injection."""
+        tool = self.executor.get(call.name)
+        labelled = label_result(
+            result,
+            run_id=self.state.run_id,
+            untrusted=tool is not None and tool.policy.untrusted_output,
+            vault=self.state.vault,
+            privacy=self.privacy,
+            screen=self.screen,
+            policy=self.agent.taint_policy,
+        )
+        result = labelled.result
+        action = "tool_call" if audit else "injection_flagged" if labelled.flagged else None
         approval = self.state.approvals.get(call.id)
         edited = approval is not None and approval.arguments is not None
         # What executed: an approver's edit replaces the model's arguments.
@@ -476,34 +550,36 @@ class RunDriver:
             if edited and approval is not None
             else call.arguments
         )
-        for attempt in range(2):
-            try:
-                await self._append(
-                    "tool_result",
-                    {
-                        "call_id": call.id,
-                        "tool": call.name,
-                        "arguments": arguments,
-                        "edited": edited,
-                        "result": result,
-                        "latency_ms": latency_ms,
-                    },
-                    value=result,
-                    tool=call.name,
-                    call_id=call.id,
-                    status="ok" if result.ok else str(result.error_kind),
-                    latency_ms=latency_ms,
-                    audit="tool_call" if audit else None,
-                    approver=None if approval is None else approval.decided_by,
-                )
-                return
-            except PydanticSerializationError:
-                if attempt:
-                    raise
-                # Text that is not valid Unicode (a lone surrogate echoed from hostile input)
-                # cannot be journaled. record() serialises before applying, so nothing was
-                # recorded: journal a result that says so instead.
-                result = _unjournalable(call.name, result, side_effect=audit)
+
+        async def write(result: ToolResult) -> None:
+            await self._append(
+                "tool_result",
+                {
+                    "call_id": call.id,
+                    "tool": call.name,
+                    "arguments": arguments,
+                    "edited": edited,
+                    "result": result,
+                    "latency_ms": latency_ms,
+                    **labelled.extra,
+                },
+                value=result,
+                tool=call.name,
+                call_id=call.id,
+                status="ok" if result.ok else str(result.error_kind),
+                latency_ms=latency_ms,
+                audit=action,
+                approver=None if approval is None else approval.decided_by,
+            )
+
+        try:
+            await write(result)
+        except PydanticSerializationError:
+            # Text that is not valid Unicode (a lone surrogate echoed from hostile input)
+            # cannot be journaled. record() serialises before applying, so nothing was
+            # recorded: journal a result that says so instead.
+            await write(_unjournalable(call.name, result, side_effect=audit))
+        return labelled.flagged
 
     # --- endings ----------------------------------------------------------------------------
 

@@ -17,12 +17,14 @@ from bosun.config import Settings, load_settings
 from bosun.data.store import NewRun, Store, WriteOp
 from bosun.data.writer import JournalWriter
 from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, UserError
-from bosun.models.base import ToolCall, Usage
+from bosun.models.base import ToolCall, Trust, Usage
 from bosun.runtime.agent import Agent
 from bosun.runtime.driver import RunDriver
 from bosun.runtime.journal import record
 from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
+from bosun.runtime.trust import Content, ContentScreen, mask
 from bosun.tools.pipeline import ToolExecutor
+from bosun.tools.privacy import Privacy, VaultEntry
 from bosun.tools.secrets import SecretsProvider
 
 __all__ = ["RunResult", "Runtime", "new_run_id"]
@@ -82,6 +84,8 @@ class RunResult:
 
 
 Grants = Iterable[str] | Literal["agent"]
+Input = str | Sequence[Content]
+"""A run's input: plain text (the submitter's, labelled ``user``) or labelled parts."""
 
 
 class Runtime:
@@ -101,8 +105,14 @@ class Runtime:
         durable: bool = True,
         settings: Settings | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        privacy: Privacy | None = None,
+        screen: ContentScreen | None = None,
     ) -> None:
+        """`privacy` masks PII in inputs and tool results (the gateway's `PiiVault`); `screen`
+        scores untrusted tool output for prompt injection (the gateway's `InjectionScreen`)."""
         self.settings = settings or load_settings()
+        self.privacy = privacy
+        self.screen = screen
         self.durable = durable
         self._store_arg = store
         self._store: Store | None = store if isinstance(store, Store) else None
@@ -159,7 +169,7 @@ class Runtime:
 
     # --- starting and resuming ----------------------------------------------------------------
 
-    async def run(self, agent: Agent, input: str, **options: Any) -> RunResult:
+    async def run(self, agent: Agent, input: Input, **options: Any) -> RunResult:
         """Start a run and drive it until it finishes or parks. Options as for `start`."""
         state = await self._start(agent, input, **options)
         if state.status is not RunStatus.RUNNING:  # an earlier run with the same idempotency key
@@ -169,7 +179,7 @@ class Runtime:
     async def start(
         self,
         agent: Agent,
-        input: str,
+        input: Input,
         *,
         grants: Grants = "agent",
         principal: str | None = None,
@@ -192,7 +202,7 @@ class Runtime:
     async def _start(
         self,
         agent: Agent,
-        input: str,
+        input: Input,
         *,
         grants: Grants = "agent",
         principal: str | None = None,
@@ -216,18 +226,15 @@ class Runtime:
         scopes = sorted(agent.scopes if grants == "agent" else set(grants))
         run_id = new_run_id()
         now = time.time()
-        payload = {
-            "input": input,
-            "instructions": agent.instructions,
-            "principal": principal,
-            "grants": scopes,
-        }
+        payload = self._started_payload(agent, run_id, input)
+        text: str = payload["input"]
+        payload.update(principal=principal, grants=scopes)
         state = RunState(run_id=run_id, agent=agent.name)
         new_run = NewRun(
             id=run_id,
             agent=agent.name,
             status=RunStatus.QUEUED.value,
-            input=input,
+            input=text,
             grants=json.dumps(scopes),
             principal=principal,
             tenant=tenant,
@@ -242,6 +249,34 @@ class Runtime:
         if not self.durable:
             self._memory[run_id] = state
         return state
+
+    def _started_payload(self, agent: Agent, run_id: str, input: Input) -> dict[str, Any]:
+        """The run_started entry: labelled parts, PII masked, the spotlight boundary."""
+        parts = [Content(text=input)] if isinstance(input, str) else list(input)
+        if not parts:
+            raise UserError("a run needs some input")
+        vault: list[VaultEntry] = []
+        if self.privacy is not None:
+            parts = [
+                Content(
+                    text=mask(self.privacy, run_id, p.text, {}, vault),
+                    trust=p.trust,
+                    source=p.source,
+                )
+                for p in parts
+            ]
+        untrusted = any(p.trust is Trust.UNTRUSTED for p in parts)
+        payload: dict[str, Any] = {
+            "input": "\n\n".join(p.text for p in parts),
+            "instructions": agent.instructions,
+            "boundary": secrets.token_hex(4),
+            "spotlight": untrusted or any(t.policy.untrusted_output for t in agent.tools),
+        }
+        if not isinstance(input, str):
+            payload["parts"] = [p.to_json() for p in parts]
+        if vault:
+            payload["vault"] = [e.to_json() for e in vault]
+        return payload
 
     async def resume(self, run_id: str) -> RunResult:
         """Drive a run from where its journal ends. Parked and finished runs return as they are.
@@ -277,6 +312,8 @@ class Runtime:
             executor=self._executor(agent),
             write=self._write,
             sleep=self._sleep,
+            privacy=self.privacy,
+            screen=self.screen,
         )
         self._drivers[run_id] = driver
         return await driver.drive()

@@ -19,10 +19,13 @@ from bosun.models.base import (
     SystemMessage,
     ToolCall,
     ToolMessage,
+    Trust,
     Usage,
     UserMessage,
 )
+from bosun.runtime.trust import SPOTLIGHT_NOTICE, spotlight
 from bosun.tools.base import ApprovalDecision, ErrorKind, ToolResult
+from bosun.tools.privacy import VaultEntry
 
 __all__ = ["LOOP_WINDOW", "ActionTaken", "BudgetBase", "Entry", "Handoff", "RunState", "RunStatus"]
 
@@ -146,6 +149,16 @@ class RunState:
     grants: frozenset[str] = frozenset()
     recent_calls: list[tuple[str, str]] = field(default_factory=list)
     budget_base: BudgetBase = field(default_factory=lambda: BudgetBase())
+    boundary: str = ""
+    """The run's spotlight marker: untrusted content cannot guess it to close its block."""
+    taint: list[str] = field(default_factory=list)
+    """Untrusted content in context, by source (``input:email``, ``tool:fetch_page``)."""
+    grounding: list[str] = field(default_factory=list)
+    """Trusted and user text, where outbound argument values must be found."""
+    vault: dict[str, VaultEntry] = field(default_factory=dict)
+    """PII placeholders of this run and their encrypted originals."""
+    injections: list[dict[str, Any]] = field(default_factory=list)
+    """Untrusted content the injection screen flagged: source, score, signals."""
 
     def apply(self, entry: Entry) -> None:
         """Fold one journal entry into the state."""
@@ -162,10 +175,40 @@ class RunState:
         self.objective = p["input"]
         self.principal = p.get("principal")
         self.grants = frozenset(p.get("grants", ()))
-        if p.get("instructions"):
-            self.messages.append(SystemMessage(content=p["instructions"]))
-        self.messages.append(UserMessage(content=p["input"]))
+        self.boundary = p.get("boundary") or self.run_id[-8:]
+        self._add_vault(p.get("vault"))
+        instructions = p.get("instructions") or ""
+        system = instructions
+        if p.get("spotlight"):
+            notice = SPOTLIGHT_NOTICE.format(boundary=self.boundary)
+            system = f"{system}\n\n{notice}" if system else notice
+        if system:
+            self.messages.append(SystemMessage(content=system))
+        if instructions:
+            self.grounding.append(instructions)
+        parts = p.get("parts")
+        if parts is None:
+            self.grounding.append(p["input"])
+            self.messages.append(UserMessage(content=p["input"]))
+        else:
+            rendered = []
+            lowest = Trust.USER
+            for part in parts:
+                if Trust(part["trust"]) is Trust.UNTRUSTED:
+                    source = part["source"]
+                    rendered.append(spotlight(part["text"], source=source, boundary=self.boundary))
+                    self.taint.append(f"input:{source}")
+                    lowest = Trust.UNTRUSTED
+                else:
+                    rendered.append(part["text"])
+                    self.grounding.append(part["text"])
+            self.messages.append(UserMessage(content="\n\n".join(rendered), trust=lowest))
         self.status = RunStatus.RUNNING
+
+    def _add_vault(self, entries: list[dict[str, Any]] | None) -> None:
+        for item in entries or ():
+            entry = VaultEntry.from_json(item)
+            self.vault[entry.placeholder] = entry
 
     def _model_response(self, entry: Entry) -> None:
         p = entry.payload
@@ -206,15 +249,33 @@ class RunState:
         if not isinstance(result, ToolResult):
             result = ToolResult.model_validate(p["result"])
         self.started.pop(p["call_id"], None)
-        self._record_result(p["call_id"], p["tool"], p.get("arguments", "{}"), result)
+        self._add_vault(p.get("vault"))
+        screening = p.get("screening")
+        if screening is not None and screening.get("verdict") == "injection":
+            self.injections.append({"source": f"tool:{p['tool']}", **screening})
+        trust = Trust(p.get("trust", Trust.TRUSTED))
+        self._record_result(p["call_id"], p["tool"], p.get("arguments", "{}"), result, trust=trust)
 
     def _record_result(
-        self, call_id: str, tool: str, arguments: str, result: ToolResult, *, attempts: int = 1
+        self,
+        call_id: str,
+        tool: str,
+        arguments: str,
+        result: ToolResult,
+        *,
+        attempts: int = 1,
+        trust: Trust = Trust.TRUSTED,
     ) -> None:
         self.tool_calls += 1 if attempts else 0
         self.retries += max(result.attempts - 1, 0)
         self.pending = [c for c in self.pending if c.id != call_id]
-        self.messages.append(ToolMessage(call_id=call_id, name=tool, content=result.for_model()))
+        content = result.for_model()
+        if trust is Trust.UNTRUSTED:
+            content = spotlight(content, source=f"tool:{tool}", boundary=self.boundary)
+            self.taint.append(f"tool:{tool}")
+        else:
+            self.grounding.append(content)
+        self.messages.append(ToolMessage(call_id=call_id, name=tool, content=content, trust=trust))
         self.actions.append(
             ActionTaken(tool=tool, arguments=arguments, ok=result.ok, error_kind=result.error_kind)
         )
@@ -231,6 +292,7 @@ class RunState:
         self.asked.pop(call_id, None)
         arguments = next((c.arguments for c in self.pending if c.id == call_id), "{}")
         answer = ToolResult.success({"answer": p["text"], "answered_by": p["by"]})
+        self.grounding.append(p["text"])
         self._record_result(call_id, "ask_human", arguments, answer)
         self.handoff = None
         self.status = RunStatus.RUNNING
@@ -263,7 +325,7 @@ class RunState:
         for i, message in enumerate(self.messages):
             if isinstance(message, UserMessage):
                 note = f"{message.content}\n\n[Plan drafted by the planning step]\n{self.plan}"
-                self.messages[i] = UserMessage(content=note)
+                self.messages[i] = message.model_copy(update={"content": note})
                 break
 
     def _human_note(self, entry: Entry) -> None:
@@ -285,7 +347,10 @@ class RunState:
             self._record_result(call.id, call.name, call.arguments, result, attempts=0)
         self.started.clear()
         self.recent_calls = []
-        self.messages.append(UserMessage(content=f"[note from {p['by']}] {p['text']}"))
+        self.grounding.append(p["text"])
+        self.messages.append(
+            UserMessage(content=f"[note from {p['by']}] {p['text']}", trust=Trust.TRUSTED)
+        )
         self.budget_base = BudgetBase(
             model_calls=self.model_calls,
             tool_calls=self.tool_calls,

@@ -40,6 +40,7 @@ class ErrorKind(StrEnum):
     UNAUTHORIZED = "unauthorized"
     APPROVAL_REJECTED = "approval_rejected"
     DENIED_BY_CRITIC = "denied_by_critic"
+    BLOCKED_BY_POLICY = "blocked_by_policy"
     RATE_LIMITED = "rate_limited"
     CIRCUIT_OPEN = "circuit_open"
     TIMEOUT = "timeout"
@@ -110,6 +111,15 @@ class ToolPolicy:
     """Name of the secret injected at call time; the model never sees it."""
     fallback: str | None = None
     """Name of a tool to call with the same arguments when this one fails."""
+    untrusted_output: bool = False
+    """The tool reads the outside world (mail, web, documents): its results are labelled
+    untrusted, shown to the model as data, and taint the run."""
+    outbound: tuple[str, ...] = ()
+    """Arguments that carry data outward (recipients, URLs, amounts, account ids): their
+    values must appear in trusted or user content, per the agent's `TaintPolicy`."""
+    pii: frozenset[str] = frozenset()
+    """PII entity types (``EMAIL_ADDRESS``, ...) the tool receives in clear; other
+    placeholders reach it as placeholders."""
 
 
 class ToolResult(BaseModel):

@@ -24,7 +24,7 @@ import inspect
 import logging
 import re
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
@@ -116,6 +116,12 @@ class Tool(Generic[P, R]):
         _check_policy(tool_name, self.policy)
         signature = _inspect(function, tool_name=tool_name, description=description)
         _check_credential(tool_name, self.policy, signature)
+        filled = set(signature.parameters.get("properties", {}))
+        unknown = sorted(set(self.policy.outbound) - filled)
+        if unknown:
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: outbound={unknown} are not arguments the model fills in"
+            )
         self.description: str = signature.description
         """What the tool does, for the model."""
         self.function: Callable[P, R] = function
@@ -235,6 +241,9 @@ def tool(
     idempotent: bool = ...,
     credential: str | None = ...,
     fallback: str | None = ...,
+    untrusted_output: bool = ...,
+    outbound: Sequence[str] = ...,
+    pii: Collection[str] = ...,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
@@ -255,6 +264,9 @@ def tool(
     idempotent: bool = _UNSET,
     credential: str | None = _UNSET,
     fallback: str | None = _UNSET,
+    untrusted_output: bool = _UNSET,
+    outbound: Sequence[str] = _UNSET,
+    pii: Collection[str] = _UNSET,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Make a function a tool: ``@tool`` or ``@tool(scope="crm:write", side_effect=True)``.
 
@@ -271,8 +283,13 @@ def tool(
         "idempotent": idempotent,
         "credential": credential,
         "fallback": fallback,
+        "untrusted_output": untrusted_output,
     }
     given = {key: value for key, value in options.items() if value is not _UNSET}
+    if outbound is not _UNSET:
+        given["outbound"] = tuple(outbound)
+    if pii is not _UNSET:
+        given["pii"] = frozenset(pii)
     if risk is not _UNSET:
         given["risk"] = _risk(risk)
 

@@ -108,6 +108,9 @@ class Invocation:
     """The human decision on this call, once there is one."""
     force_approval: bool = False
     """Hold the call for approval even if the tool's policy does not (e.g. tainted context)."""
+    reveal: Callable[[Any, frozenset[str]], Any] | None = None
+    """Swaps PII placeholders in the arguments for the originals of the given entity types;
+    used only for tools whose policy names PII types, inside the call stage."""
 
 
 class ToolExecutor:
@@ -373,6 +376,11 @@ class _Call:
                         ErrorKind.FAILED, f"{tool.name!r} is not configured and cannot run now."
                     )
                 secret = Secret(value)
+            if inv.reveal is not None and tool.policy.pii:
+                # Only here, per attempt: the journal, the approver and the model keep
+                # placeholders; only a tool allowed a PII type sees its real values.
+                dumped = args.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                args = tool.validate_arguments(inv.reveal(dumped, tool.policy.pii))
             output = await tool.invoke(args, ctx=inv.ctx, secret=secret)
         except Exception as exc:
             result = _classify(inv, tool, exc)
@@ -500,6 +508,8 @@ def _check_fallback_contract(primary: AnyTool, fallback: AnyTool) -> None:
         problems.append("it is not idempotent and the primary is")
     if f.requires_approval and not p.requires_approval:
         problems.append("it requires approval and the primary does not")
+    if f.untrusted_output and not p.untrusted_output:
+        problems.append("it reads untrusted content and the primary does not")
     if _RISK_ORDER[f.risk] > _RISK_ORDER[p.risk]:
         problems.append(f"its risk ({f.risk}) is above the primary's ({p.risk})")
     if problems:
