@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["audit", "metadata", "runs", "steps"]
+__all__ = ["api_keys", "audit", "metadata", "principals", "runs", "steps"]
 
 metadata = sa.MetaData()
 
@@ -78,6 +78,33 @@ audit = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False, unique=True),
 )
 sa.Index("ix_audit_run", audit.c.run_id)
+
+# Principals and their API keys (`bosun.gateway.auth`). A key stores only a digest of its
+# secret; roles are names resolved to scopes by the gateway's configuration at each login.
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("roles", sa.Text, nullable=False),  # JSON list of role names
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+sa.Index("ix_principals_tenant", principals.c.tenant)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(40), primary_key=True),
+    sa.Column("principal_id", sa.String(200), sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),  # hex digest of the secret, never the secret
+    sa.Column("name", sa.String(200)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("last_used_at", sa.Float),
+)
+sa.Index("ix_api_keys_principal", api_keys.c.principal_id)
 
 VIEWS = {
     "tool_calls": (

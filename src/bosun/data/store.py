@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,21 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bosun.data import audit as audit_chain
-from bosun.data.schema import audit, runs, steps
+from bosun.data.schema import api_keys, audit, principals, runs, steps
 from bosun.errors import DuplicateRun, JournalConflict, RunNotFound, StoreError
 
-__all__ = ["AuditEvent", "NewRun", "RunRow", "RunUpdate", "Step", "StepRow", "Store", "WriteOp"]
+__all__ = [
+    "ApiKeyRow",
+    "AuditEvent",
+    "NewRun",
+    "PrincipalRow",
+    "RunRow",
+    "RunUpdate",
+    "Step",
+    "StepRow",
+    "Store",
+    "WriteOp",
+]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _AUDIT_LOCK_KEY = 0x6B6F7375  # pg_advisory_xact_lock key serialising audit chain appends
@@ -132,7 +143,35 @@ class StepRow:
     payload: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrincipalRow:
+    """A principal as stored (`bosun.gateway.auth` resolves its roles to scopes)."""
+
+    id: str
+    tenant: str
+    roles: str  # JSON list of role names
+    created_at: float
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeyRow:
+    """An API key as stored: a digest of the secret, never the secret."""
+
+    key_id: str
+    principal_id: str
+    hash: str
+    name: str | None
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    last_used_at: float | None = None
+
+
 _RUN_COLUMNS = [c for c in runs.c if c.name in RunRow.__slots__]
+_KEYS_WITH_PRINCIPAL = sa.select(*api_keys.c, *(c.label(f"p_{c.name}") for c in principals.c)).join(
+    principals, principals.c.id == api_keys.c.principal_id
+)
 _STEP_FIELDS: tuple[str, ...] = Step.__slots__
 
 
@@ -390,6 +429,72 @@ class Store:
         ):
             return audit_chain.verify(dict(r._mapping) for r in result)
 
+    # --- principals and API keys (used by bosun.gateway.auth) ---------------------------
+    # Not on the journal's hot path: plain SQLAlchemy Core, one transaction per call.
+
+    def add_api_key(self, key: ApiKeyRow, *, principal: PrincipalRow | None = None) -> None:
+        """Insert `key`, and its principal first when given, in one transaction."""
+        try:
+            with self._write() as conn:
+                if principal is not None:
+                    conn.execute(principals.insert().values(_as_dict(principal)))
+                conn.execute(api_keys.insert().values(_as_dict(key)))
+        except sa.exc.IntegrityError as exc:
+            raise StoreError(
+                f"API key {key.key_id} or principal {key.principal_id!r} conflicts with a "
+                "stored one (created concurrently?)"
+            ) from exc
+
+    def find_api_key(self, key_id: str) -> tuple[ApiKeyRow, PrincipalRow] | None:
+        """The key and its principal: one primary-key lookup joined to the principal."""
+        # Every authenticated request runs this: SQL compiled once, as on the journal's hot
+        # path (SQLAlchemy's per-call cache-key work was two thirds of the lookup's cost).
+        sql = self._sql.get(("api_keys:find", ()))
+        if sql is None:
+            select = _KEYS_WITH_PRINCIPAL.compile(dialect=self.engine.dialect)
+            sql = f"{select} WHERE api_keys.key_id = {self._param('key_id')}"
+            self._sql[("api_keys:find", ())] = sql
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(sql, {"key_id": key_id}).first()
+        return None if row is None else _key_and_principal(row._mapping)
+
+    def list_api_keys(self, *, tenant: str | None = None) -> list[tuple[ApiKeyRow, PrincipalRow]]:
+        """Every key (of one tenant) with its principal, oldest first."""
+        query = _KEYS_WITH_PRINCIPAL.order_by(api_keys.c.created_at, api_keys.c.key_id)
+        if tenant is not None:
+            query = query.where(principals.c.tenant == tenant)
+        with self.engine.connect() as conn:
+            return [_key_and_principal(r._mapping) for r in conn.execute(query).all()]
+
+    def get_principal(self, principal_id: str) -> PrincipalRow | None:
+        """The principal, if stored."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(principals).where(principals.c.id == principal_id)).first()
+        return None if row is None else PrincipalRow(**row._mapping)
+
+    def update_principal(self, principal_id: str, **values: Any) -> bool:
+        """Set columns of a principal (`roles`, `disabled`); False when there is none."""
+        with self._write() as conn:
+            result = conn.execute(
+                principals.update().where(principals.c.id == principal_id).values(**values)
+            )
+        return bool(result.rowcount)
+
+    def revoke_api_key(self, key_id: str, *, at: float) -> bool:
+        """Mark a key revoked (a second revocation keeps the first time); False when absent."""
+        return self._update_api_key(key_id, revoked_at=sa.func.coalesce(api_keys.c.revoked_at, at))
+
+    def touch_api_key(self, key_id: str, *, at: float) -> None:
+        """Record when a key was last used."""
+        self._update_api_key(key_id, last_used_at=at)
+
+    def _update_api_key(self, key_id: str, **values: Any) -> bool:
+        with self._write() as conn:
+            result = conn.execute(
+                api_keys.update().where(api_keys.c.key_id == key_id).values(**values)
+            )
+        return bool(result.rowcount)
+
     # --- plumbing -----------------------------------------------------------------------
 
     @contextmanager
@@ -431,7 +536,14 @@ def _execute(cur: Any, sql: str, rows: list[dict[str, Any]]) -> None:
         cur.executemany(sql, rows)
 
 
-def _as_dict(op: NewRun | Step | AuditEvent) -> dict[str, Any]:
+def _key_and_principal(row: Any) -> tuple[ApiKeyRow, PrincipalRow]:
+    key = ApiKeyRow(**{name: row[name] for name in ApiKeyRow.__slots__})
+    principal = PrincipalRow(**{name: row[f"p_{name}"] for name in PrincipalRow.__slots__})
+    # A driver-level query returns SQLite's 0/1 where a Boolean column would give a bool.
+    return key, replace(principal, disabled=bool(principal.disabled))
+
+
+def _as_dict(op: NewRun | Step | AuditEvent | PrincipalRow | ApiKeyRow) -> dict[str, Any]:
     return {name: getattr(op, name) for name in op.__slots__}
 
 

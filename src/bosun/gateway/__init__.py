@@ -1,5 +1,10 @@
-"""The gateway plane: principals, authorization, rate limits, PII, injection screening.
+"""The gateway plane: the security perimeter around the runtime.
 
-Not built yet. Until it is, a run's grants come from `Runtime.start(grants=...)` and the tool
-pipeline enforces them (see `bosun.tools.pipeline`).
+`Gateway` (gateway.py) wraps a `Runtime`: API keys and principals (auth.py), request and
+token limits (ratelimit.py), input checks (inputs.py), injection screening (injection.py),
+PII detection and the encrypted per-run vault (pii.py, vault.py), output guardrails
+(guardrails.py). Trust labels and taint gating live in the runtime (`bosun.runtime.trust`),
+because they must hold inside the loop whatever the model does.
+
+Heavy parts load lazily: importing this package does not import Presidio.
 """

@@ -7,14 +7,14 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
 from bosun.config import Settings, load_settings
-from bosun.data.store import NewRun, Store, WriteOp
+from bosun.data.store import AuditEvent, NewRun, Store, WriteOp
 from bosun.data.writer import JournalWriter
 from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, UserError
 from bosun.models.base import ToolCall, Trust, Usage
@@ -185,10 +185,13 @@ class Runtime:
         principal: str | None = None,
         tenant: str | None = None,
         idempotency_key: str | None = None,
+        gateway: Mapping[str, Any] | None = None,
     ) -> str:
         """Record a new run (queued) and return its id; a repeated idempotency key returns the
         existing run's id. ``grants="agent"`` grants every scope the agent's tools declare,
-        which suits a local operator; the gateway passes a principal's scopes instead."""
+        which suits a local operator; the gateway passes a principal's scopes instead, and
+        its own decisions (screening, key id) as `gateway`, journaled and audited with the
+        run's first entry."""
         state = await self._start(
             agent,
             input,
@@ -196,6 +199,7 @@ class Runtime:
             principal=principal,
             tenant=tenant,
             idempotency_key=idempotency_key,
+            gateway=gateway,
         )
         return state.run_id
 
@@ -208,6 +212,7 @@ class Runtime:
         principal: str | None = None,
         tenant: str | None = None,
         idempotency_key: str | None = None,
+        gateway: Mapping[str, Any] | None = None,
     ) -> RunState:
         self.register(agent)
         for name, value in (
@@ -229,6 +234,8 @@ class Runtime:
         payload = self._started_payload(agent, run_id, input)
         text: str = payload["input"]
         payload.update(principal=principal, grants=scopes)
+        if gateway:
+            payload["gateway"] = dict(gateway)
         state = RunState(run_id=run_id, agent=agent.name)
         new_run = NewRun(
             id=run_id,
@@ -413,6 +420,27 @@ class Runtime:
     async def result(self, run_id: str) -> RunResult:
         """The run as its journal says now."""
         return RunResult.of(await self._load(run_id))
+
+    async def state(self, run_id: str) -> RunState:
+        """The run's full state (messages, labels, vault), folded from its journal."""
+        return await self._load(run_id)
+
+    async def audit(
+        self, run_id: str, action: str, payload: Mapping[str, Any], *, actor: str | None
+    ) -> None:
+        """Append a decision taken outside the loop (an output guardrail, say) to the audit
+        log, chained like every other row."""
+        if not self.durable:
+            return
+        event = AuditEvent(
+            action=action,
+            payload=json.dumps(payload, ensure_ascii=False, default=str),
+            created_at=time.time(),
+            run_id=run_id,
+            seq=None,
+            actor=actor,
+        )
+        await self._write([event])
 
     # --- plumbing ---------------------------------------------------------------------------
 

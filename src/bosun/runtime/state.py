@@ -176,6 +176,9 @@ class RunState:
         self.principal = p.get("principal")
         self.grants = frozenset(p.get("grants", ()))
         self.boundary = p.get("boundary") or self.run_id[-8:]
+        for flagged in (p.get("gateway") or {}).get("screening", ()):
+            if flagged.get("verdict") == "injection":
+                self.injections.append(flagged)
         self._add_vault(p.get("vault"))
         instructions = p.get("instructions") or ""
         system = instructions
