@@ -21,12 +21,16 @@ from bosun.data.store import RunRow, StepRow, Store
 from bosun.errors import BosunError
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
+from bosun.service.commands import keys_app, serve, worker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run AI agents in production.")
 runs_app = typer.Typer(no_args_is_help=True, help="Inspect runs.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
 app.add_typer(runs_app, name="runs")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+app.command()(serve)
+app.command()(worker)
 console = Console()
 
 

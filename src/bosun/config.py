@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,17 +21,92 @@ from pydantic_settings import (
 
 from bosun.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["ServiceSettings", "Settings", "WebhookSubscription", "load_settings"]
 
 
 def _default_home() -> Path:
     return Path(os.environ.get("BOSUN_HOME") or Path.home() / ".bosun")
 
 
+class WebhookSubscription(BaseModel):
+    """Where run events are posted (signed; see `bosun.service.webhooks`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    """The receiver (http or https)."""
+    secret: SecretStr
+    """Signing secret shared with the receiver (``whsec_`` + base64, or any string)."""
+    events: tuple[str, ...] = ("run.completed", "run.failed", "run.escalated", "run.waiting")
+    """Event types to send."""
+    tenant: str | None = None
+    """Only runs of this tenant; None for all."""
+
+
+class ServiceSettings(BaseModel):
+    """The REST service and its workers (``[service]`` in bosun.toml, ``BOSUN_SERVICE__*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    """Address `bosun serve` listens on."""
+    port: int = Field(default=8080, ge=0, le=65535)
+    """Port `bosun serve` listens on."""
+    concurrency: int = Field(default=16, ge=1)
+    """Runs one worker drives at once."""
+    agent_concurrency: dict[str, int] = Field(default_factory=dict)
+    """Runs of an agent driven at once across all workers, by agent name."""
+    lease_s: float = Field(default=30.0, gt=0)
+    """A worker's lease on a run; renewed every third of it. A dead worker's runs resume
+    elsewhere after at most this long."""
+    poll_s: float = Field(default=0.5, gt=0)
+    """How often an idle worker looks for queued runs."""
+    sweep_s: float = Field(default=2.0, gt=0)
+    """How often deadlines and webhook deliveries are checked."""
+    max_attempts: int = Field(default=10, ge=1)
+    """Claims of one run before it is failed (a run that keeps killing its workers)."""
+    max_queue: int = Field(default=10_000, ge=1)
+    """Queued runs beyond which the API answers 429 with Retry-After."""
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    """On shutdown, how long in-flight runs may take to finish before they are handed back."""
+    approval_timeout_s: float | None = None
+    """How long a held call waits for a decision; None waits forever."""
+    on_approval_timeout: Literal["reject", "escalate"] = "reject"
+    """Past the deadline: reject the call, or escalate further (notify again, restart)."""
+    escalation_timeout_s: float | None = None
+    """How long an escalated run waits for a person; None waits forever."""
+    on_escalation_timeout: Literal["close", "escalate"] = "escalate"
+    """Past the deadline: close the run, or escalate further (notify again, restart)."""
+    webhooks: tuple[WebhookSubscription, ...] = ()
+    """Receivers of run events."""
+    tool_scopes: tuple[str, ...] = ()
+    """Tool scopes the ``submitter`` role grants (``tools:*`` for all): which tools a
+    submitted run may use is a deployment's decision, so by default none."""
+    rate_limit_storage: str = "memory://"
+    """Where rate-limit counters live: ``memory://`` (one process) or ``redis://host:port``
+    (shared by every API process)."""
+    requests_per_principal: str | None = "600/minute"
+    """API requests one principal may make (`limits` notation); None for no limit."""
+    tokens_per_principal: str | None = "2000000/hour"
+    """Model tokens one principal's runs may use (estimated at submission)."""
+    screen_injections: bool = True
+    """Screen inputs and untrusted tool output for prompt injection."""
+    mask_pii: bool = True
+    """Mask PII in inputs and tool results (originals encrypted in the run's vault)."""
+    vault_key: SecretStr | None = None
+    """The PII vault's master key (base64, 32 bytes); default: ``<home>/vault.key``, created
+    on first use with mode 0600."""
+    key_pepper: SecretStr | None = None
+    """A secret mixed into API key digests (HMAC), so a stolen database alone cannot be used
+    to test guessed keys offline."""
+
+
 class Settings(BaseSettings):
     """bosun's configuration. Construct with `load_settings()` to get readable errors."""
 
-    model_config = SettingsConfigDict(env_prefix="BOSUN_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="BOSUN_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
 
     home: Path = Field(default_factory=_default_home)
     """Data directory: the SQLite database and anything else bosun writes."""
@@ -41,6 +116,10 @@ class Settings(BaseSettings):
     """Default model for agents that do not name one, e.g. ``openai:gpt-4.1-mini``."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     """Level of bosun's structured logs."""
+    agents: tuple[str, ...] = ()
+    """Agents the service runs, as ``module:attribute`` import paths."""
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    """The REST service and its workers."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -9,7 +9,9 @@ BosunError
 │   ├── ToolDefinitionError       a function that cannot become a tool
 │   ├── AgentNotFound             resume/run of an agent the runtime does not know
 │   ├── MissingDependency         an optional extra is not installed
-│   └── RunNotFound               a run id absent from the store
+│   ├── RunNotFound               a run id absent from the store
+│   └── RunStateConflict          the run is not in a state for this (decide a run that is
+│                                 not waiting, claim an escalation someone else holds): 409
 ├── GatewayRefusal              a request refused at the perimeter; `status` is its HTTP status
 │   ├── Unauthenticated           no, unknown, revoked or expired API key (401)
 │   ├── Forbidden                 the principal lacks the scope, or the run is another tenant's
@@ -67,6 +69,7 @@ __all__ = [
     "RateLimited",
     "RunFailure",
     "RunNotFound",
+    "RunStateConflict",
     "StoreError",
     "ToolDefinitionError",
     "ToolFailure",
@@ -117,6 +120,11 @@ class MissingDependency(UserError):
 
 class RunNotFound(UserError):
     """No run with this id exists in the store."""
+
+
+class RunStateConflict(UserError):
+    """The run is not in a state that allows this: nothing waits for that decision, someone
+    else claimed the escalation, the run has finished."""
 
 
 # --- refusals at the gateway ------------------------------------------------------------

@@ -17,6 +17,7 @@ from bosun.errors import Forbidden
 from bosun.gateway.auth import (
     ADMIN,
     APPROVALS_DECIDE,
+    METRICS_READ,
     PROMPTS_EDIT,
     RUNS_READ,
     RUNS_SUBMIT,
@@ -80,7 +81,7 @@ TOOLS = {t.name: t for t in (lookup_customer, send_email, update_crm, probe)}
 ARGS = {"lookup_customer": {"email": "a@b.c"}, "send_email": {"to": "a@b.c"}}
 ARGS |= {"update_crm": {"note": "hi"}, "probe": {"x": 1}}
 TOOL_SCOPES = ("tools:lookup_customer", "tools:send_email", "crm:write", "toolsx:probe")
-BUILTIN = (RUNS_SUBMIT, RUNS_READ, APPROVALS_DECIDE, PROMPTS_EDIT, ADMIN)
+BUILTIN = (RUNS_SUBMIT, RUNS_READ, APPROVALS_DECIDE, PROMPTS_EDIT, METRICS_READ, ADMIN)
 SCOPES = BUILTIN + TOOL_SCOPES
 
 ROLES = Roles.builtin(
@@ -97,6 +98,7 @@ EXPECTED: dict[str, set[str]] = {
     "submitter": {RUNS_SUBMIT, RUNS_READ, "tools:lookup_customer"},
     "reviewer": {RUNS_READ, APPROVALS_DECIDE},
     "prompt_editor": {RUNS_READ, PROMPTS_EDIT},
+    "monitor": {METRICS_READ},
     "admin": set(SCOPES),
     "support": {RUNS_SUBMIT, "tools:lookup_customer", "tools:send_email"},
     "crm_writer": {"crm:write"},

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["api_keys", "audit", "metadata", "principals", "runs", "steps"]
+__all__ = [
+    "api_keys",
+    "audit",
+    "feedback",
+    "metadata",
+    "principals",
+    "runs",
+    "steps",
+    "webhook_deliveries",
+]
 
 metadata = sa.MetaData()
 
@@ -34,6 +43,12 @@ runs = sa.Table(
     sa.Column("cost_usd", sa.Numeric(18, 8)),
     sa.Column("lease_owner", sa.String(100)),
     sa.Column("lease_expires_at", sa.Float),
+    # The service (migration 0003): claims so far, a pending cancel for the lease holder,
+    # the person who claimed an escalation, and when webhooks last saw the run's status.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cancel_requested_by", sa.String(200)),
+    sa.Column("assignee", sa.String(200)),
+    sa.Column("notified_at", sa.Float),
 )
 # An expression index, not a UNIQUE constraint: NULLs are distinct in a constraint, so a run
 # without a tenant could be submitted twice under one key.
@@ -44,6 +59,7 @@ sa.Index(
     unique=True,
 )
 sa.Index("ix_runs_status_created", runs.c.status, runs.c.created_at)
+sa.Index("ix_runs_tenant_created", runs.c.tenant, runs.c.created_at)
 
 steps = sa.Table(
     "steps",
@@ -105,6 +121,42 @@ api_keys = sa.Table(
     sa.Column("last_used_at", sa.Float),
 )
 sa.Index("ix_api_keys_principal", api_keys.c.principal_id)
+
+# Explicit feedback on a run (thumbs, a corrected answer), from `POST /v1/runs/{id}/feedback`.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("principal", sa.String(200)),
+    sa.Column("rating", sa.Integer),  # +1 / -1
+    sa.Column("correction", sa.Text),
+    sa.Column("comment", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+sa.Index("ix_feedback_run", feedback.c.run_id)
+
+# The webhook outbox: one row per (event, subscriber), retried with backoff until delivered.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),  # the event id, sent as webhook-id
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON body, exactly as signed
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("delivered_at", sa.Float),
+)
+sa.Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.status,
+    webhook_deliveries.c.next_attempt_at,
+)
 
 VIEWS = {
     "tool_calls": (

@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bosun.data import audit as audit_chain
-from bosun.data.schema import api_keys, audit, principals, runs, steps
+from bosun.data.schema import api_keys, audit, feedback, principals, runs, steps
 from bosun.errors import DuplicateRun, JournalConflict, RunNotFound, StoreError
 
 __all__ = [
@@ -122,6 +122,8 @@ class RunRow:
     input_tokens: int
     output_tokens: int
     cost_usd: Decimal | None
+    assignee: str | None = None
+    """Who claimed the run's escalation, if anyone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,28 +391,89 @@ class Store:
     def list_runs(
         self,
         *,
-        status: str | None = None,
+        status: str | Sequence[str] | None = None,
         agent: str | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = True,
+        before: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRow]:
-        """Newest first."""
-        query = sa.select(*_RUN_COLUMNS).order_by(runs.c.created_at.desc(), runs.c.id.desc())
-        if status is not None:
+        """Newest first. `before` is a run id: only runs older than it (keyset pagination,
+        stable while new runs arrive). ``all_tenants=False`` keeps `tenant`'s runs only."""
+        query = sa.select(*_RUN_COLUMNS).order_by(runs.c.id.desc())
+        if isinstance(status, str):
             query = query.where(runs.c.status == status)
+        elif status is not None:
+            query = query.where(runs.c.status.in_(list(status)))
         if agent is not None:
             query = query.where(runs.c.agent == agent)
+        if not all_tenants:
+            query = query.where(
+                runs.c.tenant.is_(None) if tenant is None else runs.c.tenant == tenant
+            )
+        if before is not None:
+            query = query.where(runs.c.id < before)
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit).offset(offset)).all()
         return [RunRow(**r._mapping) for r in rows]
 
-    def journal(self, run_id: str) -> list[StepRow]:
-        """Every journal entry of a run, in order."""
+    def journal(self, run_id: str, *, after: int = -1) -> list[StepRow]:
+        """A run's journal entries in order (those past seq `after`, when given)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq)
+                sa.select(steps)
+                .where(steps.c.run_id == run_id, steps.c.seq > after)
+                .order_by(steps.c.seq)
             ).all()
         return [StepRow(**r._mapping) for r in rows]
+
+    def assign(self, run_id: str, assignee: str, *, statuses: Sequence[str]) -> bool:
+        """Claim a parked run for a person: only while it is in one of `statuses` and nobody
+        else holds it. True when `assignee` holds it now."""
+        with self._write() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.status.in_(list(statuses)),
+                    sa.or_(runs.c.assignee.is_(None), runs.c.assignee == assignee),
+                )
+                .values(assignee=assignee)
+            )
+        return bool(result.rowcount)
+
+    def add_feedback(
+        self,
+        run_id: str,
+        *,
+        principal: str | None,
+        rating: int | None,
+        correction: str | None,
+        comment: str | None,
+    ) -> int:
+        """Store feedback on a run; returns its id."""
+        with self._write() as conn:
+            result = conn.execute(
+                feedback.insert().values(
+                    run_id=run_id,
+                    principal=principal,
+                    rating=rating,
+                    correction=correction,
+                    comment=comment,
+                    created_at=time.time(),
+                )
+            )
+        key = result.inserted_primary_key
+        return int(key[0]) if key else 0
+
+    def feedback(self, run_id: str) -> list[dict[str, Any]]:
+        """Feedback given on a run, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(feedback).where(feedback.c.run_id == run_id).order_by(feedback.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
 
     def audit_rows(self, *, run_id: str | None = None) -> list[dict[str, Any]]:
         """Audit rows in chain order (optionally one run's)."""

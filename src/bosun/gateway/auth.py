@@ -56,6 +56,7 @@ __all__ = [
     "ADMIN",
     "APPROVALS_DECIDE",
     "BUILTIN_SCOPES",
+    "METRICS_READ",
     "PROMPTS_EDIT",
     "RUNS_READ",
     "RUNS_SUBMIT",
@@ -77,9 +78,13 @@ APPROVALS_DECIDE: Final = "approvals:decide"
 """Approve, reject or edit a tool call held for a person; hand escalated runs back."""
 PROMPTS_EDIT: Final = "prompts:edit"
 """Publish prompt versions and move their labels."""
+METRICS_READ: Final = "metrics:read"
+"""Scrape the service's Prometheus metrics (counts across every tenant)."""
 ADMIN: Final = "admin"
 """Everything, every tool scope included: manage principals and keys."""
-BUILTIN_SCOPES: Final = frozenset({RUNS_SUBMIT, RUNS_READ, APPROVALS_DECIDE, PROMPTS_EDIT, ADMIN})
+BUILTIN_SCOPES: Final = frozenset(
+    {RUNS_SUBMIT, RUNS_READ, APPROVALS_DECIDE, PROMPTS_EDIT, METRICS_READ, ADMIN}
+)
 """The scopes bosun itself checks; tools add their own."""
 
 _KEY_PREFIX: Final = "bsn"
@@ -152,6 +157,7 @@ class Roles:
         submitter       runs:submit, runs:read, + `tool_scopes`
         reviewer        runs:read, approvals:decide
         prompt_editor   runs:read, prompts:edit
+        monitor         metrics:read
         admin           admin (every scope, every tool)
         ==============  ===============================================
         """
@@ -160,6 +166,7 @@ class Roles:
             Role(name="submitter", scopes=frozenset({RUNS_SUBMIT, RUNS_READ, *tool_scopes})),
             Role(name="reviewer", scopes=frozenset({RUNS_READ, APPROVALS_DECIDE})),
             Role(name="prompt_editor", scopes=frozenset({RUNS_READ, PROMPTS_EDIT})),
+            Role(name="monitor", scopes=frozenset({METRICS_READ})),
             Role(name="admin", scopes=frozenset({ADMIN})),
         ]
         return cls(roles=[*builtin, *extra])

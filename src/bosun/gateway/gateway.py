@@ -17,24 +17,34 @@ gateway processes can serve the same store.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bosun.errors import Blocked, RunNotFound, UserError
-from bosun.gateway.auth import APPROVALS_DECIDE, RUNS_READ, RUNS_SUBMIT, ApiKeys, Principal
+from bosun.data.queue import RunQueue
+from bosun.data.store import RunRow, StepRow
+from bosun.errors import Blocked, RunNotFound, RunStateConflict, UserError
+from bosun.gateway.auth import (
+    ADMIN,
+    APPROVALS_DECIDE,
+    RUNS_READ,
+    RUNS_SUBMIT,
+    ApiKeys,
+    Principal,
+)
 from bosun.gateway.guardrails import Guardrail, GuardrailVerdict, OutputContext
 from bosun.gateway.inputs import InputLimits, check_parts
 from bosun.gateway.ratelimit import RateLimiter
-from bosun.models.base import AssistantMessage, SystemMessage, Trust
+from bosun.models.base import AssistantMessage, SystemMessage, ToolCall, Trust
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import RunState, RunStatus
 from bosun.runtime.trust import Content, ContentScreen
 from bosun.tools.privacy import reveal_placeholders
 
-__all__ = ["PII_READ", "Gateway", "GatewayResult", "ScreeningPolicy"]
+__all__ = ["PII_READ", "Approval", "Gateway", "GatewayResult", "ScreeningPolicy"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +125,10 @@ class Gateway:
         input: str | Sequence[Content],
         *,
         idempotency_key: str | None = None,
+        queued: bool = True,
     ) -> str:
-        """Start a run for `principal` and return its id (queued; a worker drives it)."""
+        """Start a run for `principal` and return its id (queued: a worker drives it; with
+        ``queued=False`` the caller drives it at once)."""
         principal.require(RUNS_SUBMIT)
         target = self._agent(agent)
         if self.limiter is not None:
@@ -139,6 +151,7 @@ class Gateway:
             tenant=principal.tenant,
             idempotency_key=idempotency_key,
             gateway=note,
+            queued=queued,
         )
 
     async def run(
@@ -150,7 +163,9 @@ class Gateway:
         idempotency_key: str | None = None,
     ) -> GatewayResult:
         """Submit and drive the run in this process until it finishes or parks."""
-        run_id = await self.submit(principal, agent, input, idempotency_key=idempotency_key)
+        run_id = await self.submit(
+            principal, agent, input, idempotency_key=idempotency_key, queued=False
+        )
         await self.runtime.resume(run_id)
         return await self.result(principal, run_id)
 
@@ -237,13 +252,7 @@ class Gateway:
     async def _visible(self, principal: Principal, run_id: str) -> RunState:
         """The run's state if it is in the principal's tenant. Another tenant's run is
         reported as not found, so ids cannot be probed across tenants."""
-        try:
-            row = await asyncio.to_thread(self.runtime.store.get_run, run_id)
-        except RunNotFound:
-            raise RunNotFound(f"no run {run_id[:64]!r}") from None
-        if not principal.can_see(row.tenant):
-            logger.warning("principal %s asked for run %s of another tenant", principal.id, run_id)
-            raise RunNotFound(f"no run {run_id[:64]!r}")
+        await self._row(principal, run_id)
         return await self.runtime.state(run_id)
 
     # --- people -------------------------------------------------------------------------------
@@ -257,8 +266,10 @@ class Gateway:
         approved: bool,
         reason: str | None = None,
         arguments: dict[str, Any] | None = None,
+        resume: bool = True,
     ) -> GatewayResult:
-        """Approve or reject a held call as `principal` (recorded as the approver)."""
+        """Approve or reject a held call as `principal` (recorded as the approver). The run
+        resumes here, or with ``resume=False`` goes back to the queue for a worker."""
         principal.require(APPROVALS_DECIDE)
         await self._visible(principal, run_id)
         await self.runtime.decide(
@@ -268,15 +279,216 @@ class Gateway:
             decided_by=principal.id,
             reason=reason,
             arguments=arguments,
+            resume=resume,
         )
         return await self.result(principal, run_id)
 
-    async def hand_back(self, principal: Principal, run_id: str, note: str) -> GatewayResult:
-        """Answer an escalated or waiting run and let the agent continue."""
+    async def hand_back(
+        self, principal: Principal, run_id: str, note: str, *, resume: bool = True
+    ) -> GatewayResult:
+        """Answer an escalated or waiting run and let the agent continue with the note."""
         principal.require(APPROVALS_DECIDE)
-        await self._visible(principal, run_id)
-        await self.runtime.hand_back(run_id, note, by=principal.id)
+        row = await self._row(principal, run_id)
+        _check_assignee(row, principal)
+        await self.runtime.hand_back(run_id, note, by=principal.id, resume=resume)
         return await self.result(principal, run_id)
+
+    async def close(self, principal: Principal, run_id: str, note: str) -> GatewayResult:
+        """Resolve an escalated run without the agent: the person's note is its outcome."""
+        principal.require(APPROVALS_DECIDE)
+        row = await self._row(principal, run_id)
+        if row.status not in _ESCALATED:
+            raise RunStateConflict(f"run {run_id} is {row.status}, not escalated")
+        _check_assignee(row, principal)
+        await self.runtime.finish(
+            run_id, RunStatus.COMPLETED, by=principal.id, audit="escalation_closed", output=note
+        )
+        return await self.result(principal, run_id)
+
+    async def approvals(self, principal: Principal, *, limit: int = 50) -> list[Approval]:
+        """Calls held for a decision in the principal's tenant, oldest run first."""
+        principal.require(APPROVALS_DECIDE)
+        rows = await asyncio.to_thread(
+            self.runtime.store.list_runs,
+            status="waiting_approval",
+            tenant=principal.tenant,
+            all_tenants=False,
+            limit=limit,
+        )
+        held: list[Approval] = []
+        for row in reversed(rows):
+            state = await self.runtime.state(row.id)
+            for call in state.pending:
+                if call.id in state.awaiting_approval:
+                    held.append(Approval.of(row, call, state.approval_reasons.get(call.id)))
+        return held
+
+    async def approval(self, principal: Principal, approval_id: str) -> Approval:
+        """One held call, by the id `approvals` gave it."""
+        principal.require(APPROVALS_DECIDE)
+        run_id, _, digest = approval_id.partition(".")
+        row = await self._row(principal, run_id)
+        state = await self.runtime.state(run_id)
+        for call in state.pending:
+            if call.id in state.awaiting_approval and _call_digest(call.id) == digest:
+                return Approval.of(row, call, state.approval_reasons.get(call.id))
+        raise RunNotFound(f"no approval {approval_id[:100]!r} is waiting")
+
+    async def escalations(self, principal: Principal, *, limit: int = 50) -> list[RunRow]:
+        """Runs waiting for a person in the principal's tenant, newest first."""
+        principal.require(APPROVALS_DECIDE)
+        return await asyncio.to_thread(
+            self.runtime.store.list_runs,
+            status=_ESCALATED,
+            tenant=principal.tenant,
+            all_tenants=False,
+            limit=limit,
+        )
+
+    async def claim(self, principal: Principal, run_id: str) -> RunRow:
+        """Take an escalated run: others see it claimed and cannot resolve it meanwhile."""
+        principal.require(APPROVALS_DECIDE)
+        await self._row(principal, run_id)
+        store = self.runtime.store
+        if not await asyncio.to_thread(store.assign, run_id, principal.id, statuses=_ESCALATED):
+            row = await asyncio.to_thread(store.get_run, run_id)
+            holder = f"claimed by {row.assignee}" if row.assignee else row.status
+            raise RunStateConflict(f"run {run_id} cannot be claimed: it is {holder}")
+        await self.runtime.audit(run_id, "escalation_claimed", {}, actor=principal.id)
+        return await asyncio.to_thread(store.get_run, run_id)
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    async def list_runs(
+        self,
+        principal: Principal,
+        *,
+        status: str | None = None,
+        agent: str | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRow]:
+        """The principal's tenant's runs, newest first; `before` pages (a run id)."""
+        principal.require(RUNS_READ)
+        return await asyncio.to_thread(
+            self.runtime.store.list_runs,
+            status=status,
+            agent=agent,
+            tenant=principal.tenant,
+            all_tenants=False,
+            before=before,
+            limit=limit,
+        )
+
+    async def journal(self, principal: Principal, run_id: str, *, after: int = -1) -> list[StepRow]:
+        """The run's journal entries past `after` (for progress events)."""
+        principal.require(RUNS_READ)
+        await self._row(principal, run_id)
+        return await asyncio.to_thread(self.runtime.store.journal, run_id, after=after)
+
+    async def cancel(self, principal: Principal, run_id: str, *, lease_s: float = 30.0) -> bool:
+        """Cancel a run. True when it is cancelled now; False when the worker driving it
+        elsewhere was asked to and will at its next heartbeat."""
+        principal.require(RUNS_SUBMIT)
+        row = await self._row(principal, run_id)
+        if RunStatus(row.status).terminal:
+            raise RunStateConflict(f"run {run_id} has already {row.status}")
+        runtime = self.runtime
+        queue = RunQueue(runtime.store)
+        leased = await asyncio.to_thread(queue.request_cancel, run_id, principal.id)
+        if runtime.driving(run_id):  # an embedded worker drives it in this process
+            await runtime.cancel(run_id, by=principal.id)
+            return True
+        if leased:
+            return False
+        owner = f"api:{principal.id}"[:100]
+        if not await asyncio.to_thread(queue.claim_run, run_id, owner, lease_s=lease_s):
+            return False  # a worker took it meanwhile: it sees the request when it claims
+        try:
+            await runtime.cancel(run_id, by=principal.id)
+        finally:
+            await asyncio.to_thread(queue.release, owner, run_id)
+        return True
+
+    async def feedback(
+        self,
+        principal: Principal,
+        run_id: str,
+        *,
+        rating: int | None,
+        correction: str | None = None,
+        comment: str | None = None,
+    ) -> int:
+        """Store thumbs and corrections on a run (audited); returns the feedback's id."""
+        principal.require(RUNS_READ)
+        await self._row(principal, run_id)
+        if rating is None and not correction and not comment:
+            raise UserError("feedback needs a rating, a correction or a comment")
+        feedback_id = await asyncio.to_thread(
+            self.runtime.store.add_feedback,
+            run_id,
+            principal=principal.id,
+            rating=rating,
+            correction=correction,
+            comment=comment,
+        )
+        note = {"feedback_id": feedback_id, "rating": rating, "corrected": bool(correction)}
+        await self.runtime.audit(run_id, "feedback", note, actor=principal.id)
+        return feedback_id
+
+    async def _row(self, principal: Principal, run_id: str) -> RunRow:
+        """The run row if the principal's tenant owns it; else not found."""
+        try:
+            row = await asyncio.to_thread(self.runtime.store.get_run, run_id)
+        except RunNotFound:
+            raise RunNotFound(f"no run {run_id[:64]!r}") from None
+        if not principal.can_see(row.tenant):
+            logger.warning("principal %s asked for run %s of another tenant", principal.id, run_id)
+            raise RunNotFound(f"no run {run_id[:64]!r}")
+        return row
+
+
+_ESCALATED = ("escalated", "waiting_human")
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """A call held for a person's decision."""
+
+    id: str
+    """``<run id>.<digest of the call id>``: URL-safe whatever the model named its call."""
+    run_id: str
+    agent: str
+    call_id: str
+    tool: str
+    arguments: str
+    """As the model wrote them (JSON text)."""
+    reasons: Any
+    """Why the call is held (approval policy, taint, ungrounded values)."""
+    requested_at: float
+
+    @classmethod
+    def of(cls, row: RunRow, call: ToolCall, reasons: Any) -> Approval:
+        """The approval for `call` of the run `row`."""
+        return cls(
+            id=f"{row.id}.{_call_digest(call.id)}",
+            run_id=row.id,
+            agent=row.agent,
+            call_id=call.id,
+            tool=call.name,
+            arguments=call.arguments,
+            reasons=reasons,
+            requested_at=row.updated_at,
+        )
+
+
+def _call_digest(call_id: str) -> str:
+    return hashlib.sha256(call_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _check_assignee(row: RunRow, principal: Principal) -> None:
+    if row.assignee is not None and row.assignee != principal.id and not principal.has(ADMIN):
+        raise RunStateConflict(f"run {row.id} is claimed by {row.assignee}")
 
 
 def _sources(state: RunState) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from bosun.config import Settings, load_settings
 from bosun.data.store import AuditEvent, NewRun, Store, WriteOp
 from bosun.data.writer import JournalWriter
-from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, UserError
+from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, RunStateConflict, UserError
 from bosun.models.base import ToolCall, Trust, Usage
 from bosun.runtime.agent import Agent
 from bosun.runtime.driver import RunDriver
@@ -171,8 +171,10 @@ class Runtime:
 
     async def run(self, agent: Agent, input: Input, **options: Any) -> RunResult:
         """Start a run and drive it until it finishes or parks. Options as for `start`."""
-        state = await self._start(agent, input, **options)
-        if state.status is not RunStatus.RUNNING:  # an earlier run with the same idempotency key
+        # Written "running" with no lease: a worker sharing the store never claims a run that
+        # this process is driving (see bosun.data.queue).
+        state = await self._start(agent, input, status=RunStatus.RUNNING, **options)
+        if state.next_seq == 0:  # an earlier run with the same idempotency key
             return await self.resume(state.run_id)
         return await self._drive(state.run_id, state)
 
@@ -186,12 +188,14 @@ class Runtime:
         tenant: str | None = None,
         idempotency_key: str | None = None,
         gateway: Mapping[str, Any] | None = None,
+        queued: bool = True,
     ) -> str:
-        """Record a new run (queued) and return its id; a repeated idempotency key returns the
-        existing run's id. ``grants="agent"`` grants every scope the agent's tools declare,
-        which suits a local operator; the gateway passes a principal's scopes instead, and
-        its own decisions (screening, key id) as `gateway`, journaled and audited with the
-        run's first entry."""
+        """Record a new run, queued for a worker (`bosun.service.Worker`), and return its id;
+        a repeated idempotency key returns the existing run's id. ``grants="agent"`` grants
+        every scope the agent's tools declare, which suits a local operator; the gateway
+        passes a principal's scopes instead, and its own decisions (screening, key id) as
+        `gateway`, journaled and audited with the run's first entry. ``queued=False`` is
+        for a caller that drives the run itself (`resume`) at once: no worker claims it."""
         state = await self._start(
             agent,
             input,
@@ -200,6 +204,7 @@ class Runtime:
             tenant=tenant,
             idempotency_key=idempotency_key,
             gateway=gateway,
+            status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
         )
         return state.run_id
 
@@ -213,6 +218,7 @@ class Runtime:
         tenant: str | None = None,
         idempotency_key: str | None = None,
         gateway: Mapping[str, Any] | None = None,
+        status: RunStatus = RunStatus.QUEUED,
     ) -> RunState:
         self.register(agent)
         for name, value in (
@@ -243,7 +249,7 @@ class Runtime:
         new_run = NewRun(
             id=run_id,
             agent=agent.name,
-            status=RunStatus.QUEUED.value,
+            status=status.value,
             input=text,
             grants=json.dumps(scopes),
             principal=principal,
@@ -344,11 +350,13 @@ class Runtime:
         decided_by: str,
         reason: str | None = None,
         arguments: dict[str, Any] | None = None,
+        resume: bool = True,
     ) -> RunResult:
-        """Record a decision on a call held for approval, then resume the run."""
+        """Record a decision on a call held for approval, then resume the run here, or with
+        ``resume=False`` queue it for a worker."""
         state = await self._load(run_id)
         if state.status is not RunStatus.WAITING_APPROVAL or call_id not in state.awaiting_approval:
-            raise UserError(f"run {run_id} has no call {call_id!r} waiting for approval")
+            raise RunStateConflict(f"run {run_id} has no call {call_id!r} waiting for approval")
         payload = {
             "call_id": call_id,
             "approved": approved,
@@ -360,14 +368,15 @@ class Runtime:
             state,
             "approval_decided",
             payload,
-            status=RunStatus.QUEUED,
+            status=_next_status(resume),
             audit="approval",
             approver=decided_by,
         )
-        return await self.resume(run_id)
+        return await self.resume(run_id) if resume else RunResult.of(state)
 
-    async def hand_back(self, run_id: str, note: str, *, by: str) -> RunResult:
-        """Give a run waiting for a person back to the agent, then resume it.
+    async def hand_back(self, run_id: str, note: str, *, by: str, resume: bool = True) -> RunResult:
+        """Give a run waiting for a person back to the agent, then resume it here, or with
+        ``resume=False`` queue it for a worker.
 
         For a run that asked a question (``waiting_human``) the note is the answer to its
         ``ask_human`` call; for an escalated run it is added to the context as a note.
@@ -379,17 +388,19 @@ class Runtime:
         elif state.status in (RunStatus.ESCALATED, RunStatus.WAITING_HUMAN):
             kind, payload = "human_note", {"text": note, "by": by}
         else:
-            raise UserError(f"run {run_id} is {state.status.value}, not waiting for a person")
+            raise RunStateConflict(
+                f"run {run_id} is {state.status.value}, not waiting for a person"
+            )
         await self._append(
             state,
             kind,
             payload,
-            status=RunStatus.QUEUED,
+            status=_next_status(resume),
             audit="hand_back",
             approver=by,
-            extra={"handoff": None},
+            extra={"handoff": None, "assignee": None},
         )
-        return await self.resume(run_id)
+        return await self.resume(run_id) if resume else RunResult.of(state)
 
     async def cancel(self, run_id: str, *, by: str) -> RunResult:
         """Stop a run for good. A run being driven here is interrupted at its next await."""
@@ -401,24 +412,53 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             return await self.result(run_id)
+        return await self.finish(
+            run_id, RunStatus.CANCELLED, by=by, error=f"cancelled by {by}", audit="run_cancelled"
+        )
+
+    async def finish(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        by: str,
+        audit: str,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> RunResult:
+        """End a run that nothing drives in this process (cancelled, closed by a person,
+        given up on by a worker). The caller makes sure no other process drives it (a worker
+        holds its lease); a finished run is returned as it is."""
+        if not status.terminal:
+            raise UserError(f"finish takes a terminal status, not {status.value}")
         state = await self._load(run_id)
         if not state.status.terminal:
-            payload = {
-                "status": "cancelled",
-                "output": None,
-                "handoff": None,
-                "error": f"cancelled by {by}",
-            }
+            payload = {"status": status.value, "output": output, "handoff": None, "error": error}
             await self._append(
                 state,
                 "run_finished",
                 payload,
-                status=RunStatus.CANCELLED,
-                audit="run_cancelled",
+                status=status,
+                audit=audit,
                 approver=by,
-                extra={"error": payload["error"]},
+                extra={"output": output, "error": error},
             )
         return RunResult.of(state)
+
+    async def note(self, run_id: str, kind: str, payload: dict[str, Any], *, by: str) -> None:
+        """Journal and audit an event about a parked run that changes nothing in its state (an
+        approval deadline passed and the run was escalated further, say)."""
+        state = await self._load(run_id)
+        await self._append(state, kind, payload, status=state.status, audit=kind, approver=by)
+
+    async def abandon(self, run_id: str) -> None:
+        """Stop driving a run in this process without writing anything: another worker owns
+        it now, or this one is shutting down and hands it back. Its journal stays as it is."""
+        task = self._active.get(run_id)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def result(self, run_id: str) -> RunResult:
         """The run as its journal says now."""
@@ -491,9 +531,27 @@ class Runtime:
             self._writer = JournalWriter(self.store)
         await self._writer.write(ops)
 
+    def driving(self, run_id: str) -> bool:
+        """Whether this process is driving the run now."""
+        return run_id in self._active
+
+    def agent(self, name: str) -> Agent | None:
+        """The registered agent called `name`, if any."""
+        return self._agents.get(name)
+
+    @property
+    def agents(self) -> Mapping[str, Agent]:
+        """Registered agents by name."""
+        return dict(self._agents)
+
     def _executor(self, agent: Agent) -> ToolExecutor:
         executor = self._executors.get(agent.name)
         if executor is None:
             executor = ToolExecutor(agent.tools, secrets=self._secrets)
             self._executors[agent.name] = executor
         return executor
+
+
+def _next_status(resume: bool) -> RunStatus:
+    # Driven here: "running" with no lease, so no worker claims it meanwhile. Else queued.
+    return RunStatus.RUNNING if resume else RunStatus.QUEUED

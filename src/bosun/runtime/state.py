@@ -140,6 +140,8 @@ class RunState:
     approvals: dict[str, ApprovalDecision] = field(default_factory=dict)
     asked: dict[str, str] = field(default_factory=dict)
     awaiting_approval: list[str] = field(default_factory=list)
+    approval_reasons: dict[str, Any] = field(default_factory=dict)
+    """Why each held call is held (by call id), as the runtime recorded it."""
     loop_streak: dict[str, int] = field(default_factory=dict)
     actions: list[ActionTaken] = field(default_factory=list)
     answer: str | None = None
@@ -306,6 +308,7 @@ class RunState:
 
     def _approval_requested(self, entry: Entry) -> None:
         self.awaiting_approval = [c["id"] for c in entry.payload["calls"]]
+        self.approval_reasons = dict(entry.payload.get("reasons") or {})
         self.status = RunStatus.WAITING_APPROVAL
 
     def _approval_decided(self, entry: Entry) -> None:

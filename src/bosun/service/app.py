@@ -1,0 +1,403 @@
+"""The REST API (FastAPI). Every endpoint but the probes goes through the `Gateway`.
+
+```
+POST /v1/runs                      submit (202; queued for a worker; 429 + Retry-After when full)
+GET  /v1/runs, /v1/runs/{id}       list (cursor pages) / one run: status, outcome, steps, cost
+POST /v1/runs/{id}/cancel          cancel (200 done, 202 asked of the worker driving it)
+GET  /v1/runs/{id}/events          server-sent events: each journal entry as it lands
+POST /v1/runs/{id}/feedback        thumbs, corrections
+GET  /v1/approvals, POST /v1/approvals/{id}          held calls; approve / reject / edit
+GET  /v1/escalations, POST .../{id}/claim, .../resolve  people take and resolve escalations
+GET  /healthz /readyz /metrics     liveness, readiness (store reachable), Prometheus
+```
+
+Errors are RFC 9457 problem details (`bosun.service.problems`). The API holds no state of its
+own: any number of API processes can serve one store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from bosun.config import ServiceSettings
+from bosun.data.queue import RunQueue
+from bosun.errors import RateLimited, UserError
+from bosun.gateway.auth import METRICS_READ, Principal
+from bosun.gateway.gateway import Gateway
+from bosun.models.base import Trust
+from bosun.runtime.state import RunStatus
+from bosun.runtime.trust import Content
+from bosun.service.metrics import ServiceMetrics
+from bosun.service.problems import NotReady, install_problem_handlers, problem_responses
+from bosun.service.schemas import (
+    ApprovalDecision,
+    ApprovalOut,
+    EscalationOut,
+    EscalationResolution,
+    FeedbackIn,
+    FeedbackOut,
+    Page,
+    RunCreate,
+    RunOut,
+    RunSummary,
+    StepOut,
+)
+from bosun.service.worker import Worker
+
+__all__ = ["create_app"]
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer bsn_...")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_... API key")
+_EVENT_POLL_S = 0.2
+
+
+@dataclass
+class Service:
+    """What the routes share: the gateway, the service settings, the queue, and the embedded
+    worker when there is one."""
+
+    gateway: Gateway
+    settings: ServiceSettings
+    queue: RunQueue
+    metrics: ServiceMetrics
+    worker: Worker | None = None
+    _depth: float = 0.0
+    _depth_at: float = field(default=-1.0)
+
+    def notify(self) -> None:
+        """Wake the embedded worker: a run was queued."""
+        if self.worker is not None:
+            self.worker.notify()
+
+    async def check_backlog(self) -> None:
+        """429 when the queue is over its limit (counted at most twice a second)."""
+        now = time.monotonic()
+        if self._depth_at < 0 or now - self._depth_at > 0.5:
+            self._depth = await asyncio.to_thread(self.queue.depth)
+            self._depth_at = now
+        if self._depth >= self.settings.max_queue:
+            raise RateLimited(
+                f"the run queue is full ({int(self._depth)} waiting); retry later",
+                retry_after=max(1, math.ceil(self.settings.poll_s * 4)),
+            )
+        self._depth += 1
+
+    async def run_out(self, who: Principal, run_id: str) -> RunOut:
+        """A run as the API shows it to `who`."""
+        result = await self.gateway.result(who, run_id)
+        store = self.gateway.runtime.store
+        row, steps = await asyncio.gather(
+            asyncio.to_thread(store.get_run, run_id), asyncio.to_thread(store.journal, run_id)
+        )
+        return RunOut.build(row, result, steps)
+
+
+def create_app(
+    gateway: Gateway,
+    *,
+    settings: ServiceSettings | None = None,
+    worker: Worker | None = None,
+    metrics: ServiceMetrics | None = None,
+) -> FastAPI:
+    """The API over `gateway`. With `worker`, it runs embedded (``bosun serve``): started and
+    stopped with the app, and woken at once when a run is queued."""
+    queue = RunQueue(gateway.runtime.store)
+    service = Service(
+        gateway=gateway,
+        settings=settings or gateway.runtime.settings.service,
+        queue=queue,
+        metrics=metrics or ServiceMetrics(queue),
+        worker=worker,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        serving = None if worker is None else asyncio.create_task(worker.serve(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if serving is not None:
+                await serving
+            await gateway.runtime.aclose()
+
+    app = FastAPI(
+        title="bosun",
+        version="1",
+        summary="Run AI agents in production: submit runs, follow them, decide for them.",
+        lifespan=lifespan,
+        responses=problem_responses(401, 403, 429),
+    )
+    app.state.bosun = service
+    install_problem_handlers(app)
+    service.metrics.instrument(app)
+    app.include_router(router)
+    return app
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.bosun
+    return service
+
+
+Svc = Annotated[Service, Depends(_service)]
+
+
+async def _principal(
+    service: Svc,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    key = bearer.credentials if bearer is not None else api_key
+    return await service.gateway.authenticate(key)
+
+
+async def _limited(service: Svc, who: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if service.gateway.limiter is not None:
+        await service.gateway.limiter.check_request(who)
+    return who
+
+
+Caller = Annotated[Principal, Depends(_limited)]
+Submitter = Annotated[Principal, Depends(_principal)]  # submitting counts its own request
+
+router = APIRouter()
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/runs",
+    status_code=202,
+    response_model=RunOut,
+    responses=problem_responses(400, 404, 413, 415, 422),
+    tags=["runs"],
+)
+async def submit_run(
+    service: Svc,
+    body: RunCreate,
+    who: Submitter,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> RunOut:
+    """Submit a run; a worker drives it. A repeated idempotency key returns its run."""
+    await service.check_backlog()
+    parts: str | list[Content]
+    if isinstance(body.input, str):
+        parts = body.input
+    else:
+        parts = [Content(text=p.text, trust=Trust(p.trust), source=p.source) for p in body.input]
+    run_id = await service.gateway.submit(
+        who, body.agent, parts, idempotency_key=body.idempotency_key or idempotency_key
+    )
+    service.notify()
+    return await service.run_out(who, run_id)
+
+
+@router.get("/v1/runs", response_model=Page, tags=["runs"])
+async def list_runs(
+    service: Svc,
+    who: Caller,
+    status: RunStatus | None = None,
+    agent: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[0-9a-f]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page:
+    """The caller's tenant's runs, newest first."""
+    rows = await service.gateway.list_runs(
+        who,
+        status=None if status is None else status.value,
+        agent=agent,
+        before=cursor,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return Page(items=[RunSummary.of(r) for r in page], next_cursor=page[-1].id if more else None)
+
+
+@router.get(
+    "/v1/runs/{run_id}", response_model=RunOut, responses=problem_responses(404), tags=["runs"]
+)
+async def get_run(service: Svc, run_id: str, who: Caller) -> RunOut:
+    """Status, outcome (through the output guardrails), steps and cost."""
+    return await service.run_out(who, run_id)
+
+
+@router.post(
+    "/v1/runs/{run_id}/cancel",
+    response_model=RunOut,
+    responses={202: {"model": RunOut}, **problem_responses(404, 409)},
+    tags=["runs"],
+)
+async def cancel_run(service: Svc, run_id: str, who: Caller, response: Response) -> RunOut:
+    """Cancel a run: 200 when cancelled, 202 when its worker was asked to."""
+    done = await service.gateway.cancel(who, run_id, lease_s=service.settings.lease_s)
+    if not done:
+        response.status_code = 202
+    return await service.run_out(who, run_id)
+
+
+@router.get(
+    "/v1/runs/{run_id}/events",
+    response_class=EventSourceResponse,
+    responses=problem_responses(404),
+    tags=["runs"],
+)
+async def run_events(
+    service: Svc,
+    run_id: str,
+    who: Caller,
+    request: Request,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=20, pattern=r"^-?[0-9]+$")
+    ] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Each journal entry as it lands (id = its position, event = its kind, data = the
+    step without its payload), then a final ``run`` event with the run as
+    ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person."""
+    after = int(last_event_id) if last_event_id is not None else -1
+    await service.gateway.journal(who, run_id, after=after)  # 404 before the stream starts
+    while not await request.is_disconnected():
+        steps = await asyncio.to_thread(service.gateway.runtime.store.journal, run_id, after=after)
+        for step in steps:
+            after = step.seq
+            yield ServerSentEvent(
+                data=StepOut.of(step).model_dump(mode="json"), event=step.kind, id=str(after)
+            )
+        row = await asyncio.to_thread(service.gateway.runtime.store.get_run, run_id)
+        status = RunStatus(row.status)
+        if status.terminal or status.parked:
+            final = await service.run_out(who, run_id)
+            yield ServerSentEvent(data=final.model_dump(mode="json"), event="run")
+            return
+        await asyncio.sleep(_EVENT_POLL_S)
+
+
+@router.post(
+    "/v1/runs/{run_id}/feedback",
+    status_code=201,
+    response_model=FeedbackOut,
+    responses=problem_responses(400, 404),
+    tags=["runs"],
+)
+async def give_feedback(service: Svc, run_id: str, body: FeedbackIn, who: Caller) -> FeedbackOut:
+    """Thumbs up/down, a corrected answer, a comment: stored with the run."""
+    rating = {"up": 1, "down": -1, None: None}[body.rating]
+    feedback_id = await service.gateway.feedback(
+        who, run_id, rating=rating, correction=body.correction, comment=body.comment
+    )
+    return FeedbackOut(id=feedback_id, run_id=run_id)
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+@router.get("/v1/approvals", response_model=list[ApprovalOut], tags=["people"])
+async def list_approvals(
+    service: Svc, who: Caller, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[ApprovalOut]:
+    """Calls held for a decision, oldest first."""
+    return [ApprovalOut.of(a) for a in await service.gateway.approvals(who, limit=limit)]
+
+
+@router.post(
+    "/v1/approvals/{approval_id}",
+    response_model=RunOut,
+    responses=problem_responses(400, 404, 409),
+    tags=["people"],
+)
+async def decide(service: Svc, approval_id: str, body: ApprovalDecision, who: Caller) -> RunOut:
+    """Approve (optionally with edited arguments) or reject a held call; the run goes
+    back to the queue."""
+    if body.arguments is not None and body.decision == "reject":
+        raise UserError("edited arguments go with an approval, not a rejection")
+    held = await service.gateway.approval(who, approval_id)
+    await service.gateway.decide(
+        who,
+        held.run_id,
+        held.call_id,
+        approved=body.decision == "approve",
+        reason=body.reason,
+        arguments=body.arguments,
+        resume=False,
+    )
+    service.notify()
+    return await service.run_out(who, held.run_id)
+
+
+@router.get("/v1/escalations", response_model=list[EscalationOut], tags=["people"])
+async def list_escalations(
+    service: Svc, who: Caller, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[EscalationOut]:
+    """Runs waiting for a person, newest first."""
+    return [EscalationOut.of(r) for r in await service.gateway.escalations(who, limit=limit)]
+
+
+@router.post(
+    "/v1/escalations/{run_id}/claim",
+    response_model=EscalationOut,
+    responses=problem_responses(404, 409),
+    tags=["people"],
+)
+async def claim_escalation(service: Svc, run_id: str, who: Caller) -> EscalationOut:
+    """Take an escalation; nobody else can resolve it meanwhile (409)."""
+    return EscalationOut.of(await service.gateway.claim(who, run_id))
+
+
+@router.post(
+    "/v1/escalations/{run_id}/resolve",
+    response_model=RunOut,
+    responses=problem_responses(400, 404, 409),
+    tags=["people"],
+)
+async def resolve_escalation(
+    service: Svc, run_id: str, body: EscalationResolution, who: Caller
+) -> RunOut:
+    """Hand the run back to the agent with a note, or close it with the note as its
+    outcome."""
+    if body.action == "hand_back":
+        await service.gateway.hand_back(who, run_id, body.note, resume=False)
+        service.notify()
+    else:
+        await service.gateway.close(who, run_id, body.note)
+    return await service.run_out(who, run_id)
+
+
+# --- probes -------------------------------------------------------------------------------
+
+
+@router.get("/healthz", tags=["probes"])
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["probes"], responses=problem_responses(503))
+async def readyz(service: Svc) -> dict[str, Any]:
+    """Readiness: the store answers; with the queue's depth."""
+    try:
+        depth = await asyncio.to_thread(service.queue.depth)
+    except Exception as exc:
+        raise NotReady(f"the store does not answer: {type(exc).__name__}") from exc
+    return {"status": "ok", "queued": depth}
+
+
+@router.get("/metrics", tags=["probes"], response_class=Response)
+async def prometheus(service: Svc, who: Caller) -> Response:
+    """Prometheus metrics (needs the ``metrics:read`` scope)."""
+    who.require(METRICS_READ)
+    body, content_type = await service.metrics.render()
+    return Response(content=body, media_type=content_type)

@@ -1,0 +1,87 @@
+"""Assembling the service from settings: agents by import path, the runtime with the PII vault
+and the injection screen, the gateway with API keys and rate limits. `bosun serve`,
+`bosun worker` and tests build through here, so they run the same stack."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from bosun.config import Settings
+from bosun.data.store import Store
+from bosun.errors import ConfigError
+from bosun.gateway.auth import ApiKeys, Roles
+from bosun.gateway.gateway import Gateway
+from bosun.gateway.ratelimit import RateLimiter, RateLimitPolicy
+from bosun.runtime.agent import Agent
+from bosun.runtime.runtime import Runtime
+
+__all__ = ["build_gateway", "build_runtime", "load_agent", "load_agents"]
+
+
+def load_agent(target: str) -> Agent:
+    """The `Agent` at ``module:attribute`` (the working directory is importable)."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{target!r}: expected MODULE:AGENT, e.g. myapp.agents:support")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
+    agent = getattr(module, attr, None)
+    if not isinstance(agent, Agent):
+        raise ConfigError(f"{target} is not a bosun Agent")
+    return agent
+
+
+def load_agents(targets: Iterable[str]) -> list[Agent]:
+    """Every agent named; `ConfigError` when none is."""
+    agents = [load_agent(t) for t in targets]
+    if not agents:
+        raise ConfigError(
+            "no agents to serve: pass --agent MODULE:AGENT or set agents in bosun.toml"
+        )
+    return agents
+
+
+def build_runtime(settings: Settings, agents: Sequence[Agent], *, store: Store) -> Runtime:
+    """A runtime over `store` with the gateway's PII vault and injection screen, as the
+    settings ask."""
+    privacy = screen = None
+    cfg = settings.service
+    if cfg.mask_pii:
+        from bosun.gateway.pii import PiiDetector
+        from bosun.gateway.vault import PiiVault, VaultCipher, load_or_create_key
+
+        key_b64 = None if cfg.vault_key is None else cfg.vault_key.get_secret_value()
+        key = load_or_create_key(settings.home / "vault.key", key_b64=key_b64)
+        privacy = PiiVault(PiiDetector(), VaultCipher(key))
+    if cfg.screen_injections:
+        from bosun.gateway.injection import InjectionScreen
+
+        screen = InjectionScreen()
+    return Runtime(store=store, agents=agents, settings=settings, privacy=privacy, screen=screen)
+
+
+def build_gateway(runtime: Runtime, settings: Settings) -> Gateway:
+    """The gateway over `runtime`, for the agents registered in it."""
+    cfg = settings.service
+    pepper = None if cfg.key_pepper is None else cfg.key_pepper.get_secret_value().encode()
+    keys = ApiKeys(runtime.store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes), pepper=pepper)
+    policy = RateLimitPolicy(
+        principal_requests=cfg.requests_per_principal,
+        principal_tokens=cfg.tokens_per_principal,
+    )
+    limiter = RateLimiter(policy, storage_uri=cfg.rate_limit_storage)
+    return Gateway(
+        runtime=runtime,
+        keys=keys,
+        agents=dict(runtime.agents),
+        limiter=limiter,
+        screen=runtime.screen,
+    )

@@ -1,0 +1,197 @@
+"""``bosun serve``, ``bosun worker`` and ``bosun keys``: the service from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import signal
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bosun.config import Settings, load_settings
+from bosun.data.store import Store
+from bosun.errors import BosunError
+from bosun.gateway.auth import ApiKeys, Roles
+from bosun.runtime.runtime import Runtime
+from bosun.service.build import build_gateway, build_runtime, load_agents
+from bosun.service.worker import Worker
+
+__all__ = ["keys_app", "serve", "worker"]
+
+logger = logging.getLogger(__name__)
+console = Console()
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the service's principals.")
+
+AgentOption = Annotated[
+    list[str] | None,
+    typer.Option("--agent", "-a", help="MODULE:AGENT to serve (repeatable; default: settings)."),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: BOSUN_DATABASE_URL or BOSUN_HOME)."),
+]
+
+
+def _settings(db: str | None) -> Settings:
+    return load_settings(database_url=db) if db else load_settings()
+
+
+def _runtime(settings: Settings, agents: list[str] | None) -> Runtime:
+    try:
+        loaded = load_agents(agents or settings.agents)
+    except BosunError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return build_runtime(settings, loaded, store=Store.open(settings.resolved_database_url))
+
+
+def _worker(runtime: Runtime, settings: Settings) -> Worker:
+    webhooks = None
+    if settings.service.webhooks:
+        from bosun.service.webhooks import WebhookDispatcher
+
+        webhooks = WebhookDispatcher(runtime.store, settings.service.webhooks)
+    return Worker(runtime, settings=settings.service, webhooks=webhooks)
+
+
+def serve(
+    agent: AgentOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    db: DbOption = None,
+    embedded_worker: Annotated[
+        bool, typer.Option(help="Drive runs in this process too (the one-machine setup).")
+    ] = True,
+) -> None:
+    """Serve the REST API (with an embedded worker by default)."""
+    import uvicorn
+
+    from bosun.service.app import create_app
+
+    settings = _settings(db)
+    runtime = _runtime(settings, agent)
+    gateway = build_gateway(runtime, settings)
+    worker_ = _worker(runtime, settings) if embedded_worker else None
+    app = create_app(gateway, settings=settings.service, worker=worker_)
+    console.print(
+        f"bosun API on http://{host or settings.service.host}:{port or settings.service.port} "
+        f"({runtime.store.dialect}; agents: {', '.join(runtime.agents)}; "
+        f"worker: {'embedded' if worker_ else 'none'})"
+    )
+    uvicorn.run(
+        app,
+        host=host or settings.service.host,
+        port=settings.service.port if port is None else port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.service.shutdown_grace_s) + 5,
+    )
+
+
+def worker(
+    agent: AgentOption = None,
+    db: DbOption = None,
+    concurrency: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
+) -> None:
+    """Run a worker: claim queued runs and drive them until SIGTERM (then finish or hand
+    back what is in flight)."""
+    settings = _settings(db)
+    if concurrency is not None:
+        settings = settings.model_copy(
+            update={"service": settings.service.model_copy(update={"concurrency": concurrency})}
+        )
+    runtime = _runtime(settings, agent)
+    if runtime.store.dialect == "sqlite":
+        console.print(
+            "[yellow]note:[/yellow] on SQLite run one worker process (or `bosun serve`); "
+            "several workers need PostgreSQL"
+        )
+    w = _worker(runtime, settings)
+    console.print(
+        f"worker {w.owner} ({runtime.store.dialect}; agents: {', '.join(runtime.agents)})"
+    )
+    asyncio.run(_work(w, runtime))
+    console.print(f"worker {w.owner} stopped after {w.driven} runs")
+
+
+async def _work(w: Worker, runtime: Runtime) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await w.serve(stop)
+    finally:
+        if w.webhooks is not None:
+            await w.webhooks.aclose()
+        await runtime.aclose()
+        runtime.store.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    principal: Annotated[str, typer.Argument(help="Principal id (created on its first key).")],
+    tenant: Annotated[str, typer.Option(help="The principal's tenant.")],
+    role: Annotated[list[str], typer.Option("--role", "-r", help="Role (repeatable).")],
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    expires_days: Annotated[float | None, typer.Option(help="Expire after N days.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create an API key. The key is printed once: only its digest is stored."""
+    settings = _settings(db)
+    keys, store = _keys(settings)
+    expires = None if expires_days is None else time.time() + expires_days * 86400
+    try:
+        new = keys.create(principal, tenant=tenant, roles=role, name=name, expires_at=expires)
+    except BosunError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    console.print(f"key id  {new.key_id}")
+    print(new.key)
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    db: DbOption = None,
+) -> None:
+    """List keys (never their secrets)."""
+    keys, store = _keys(_settings(db))
+    try:
+        infos = keys.list(tenant=tenant)
+    finally:
+        store.close()
+    table = Table("key id", "principal", "tenant", "roles", "created", "state")
+    for info in infos:
+        created = dt.datetime.fromtimestamp(info.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        expired = info.expires_at is not None and info.expires_at <= time.time()
+        state = "revoked" if info.revoked_at else "expired" if expired else "active"
+        table.add_row(
+            info.key_id, info.principal_id, info.tenant, ",".join(info.roles), created, state
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, db: DbOption = None) -> None:
+    """Revoke a key at once."""
+    keys, store = _keys(_settings(db))
+    try:
+        keys.revoke(key_id)
+    except BosunError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        store.close()
+    console.print(f"revoked {key_id}")
+
+
+def _keys(settings: Settings) -> tuple[ApiKeys, Store]:
+    store = Store.open(settings.resolved_database_url)
+    cfg = settings.service
+    pepper = None if cfg.key_pepper is None else cfg.key_pepper.get_secret_value().encode()
+    return ApiKeys(store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes), pepper=pepper), store

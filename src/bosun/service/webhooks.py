@@ -1,0 +1,452 @@
+"""Signed, retried webhooks on run events, in the Standard Webhooks scheme (standardwebhooks.com).
+
+```
+enqueue_due:  runs whose status is worth telling and changed since webhooks last looked
+              (notified_at is null or differs from updated_at), in one transaction
+              (PostgreSQL: FOR UPDATE SKIP LOCKED): one outbox row per matching subscription,
+              its id derived from (run, status, updated_at, url), inserted only if absent;
+              then notified_at = updated_at
+deliver_due:  pending rows that are due, at most a few per receiver -> leased (next_attempt_at
+              pushed past the send) -> POST, receivers in parallel, one receiver's in turn
+              2xx -> delivered    410 -> failed    otherwise attempts + 1 and retried after
+              exponential backoff with full jitter (Retry-After honoured on 429/503);
+              failed after max_attempts
+```
+
+Delivery is at least once: a dispatcher that dies after a POST but before recording it sends
+again when the lease runs out. Receivers deduplicate on ``webhook-id``, which stays the same
+across retries, and check ``webhook-signature`` with `verify`. The body is the outbox row's
+payload byte for byte; run outputs are stored with PII masked, and stay so here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bosun.config import WebhookSubscription
+from bosun.data.schema import runs, webhook_deliveries
+from bosun.data.store import Store
+from bosun.errors import ConfigError
+
+__all__ = ["EVENTS", "WebhookDispatcher", "sign", "verify"]
+
+logger = logging.getLogger(__name__)
+
+EVENTS: Mapping[str, str] = {
+    "completed": "run.completed",
+    "failed": "run.failed",
+    "cancelled": "run.cancelled",
+    "escalated": "run.escalated",
+    "waiting_human": "run.escalated",
+    "waiting_approval": "run.waiting",
+}
+"""The event a run's status is announced as; other statuses are not announced."""
+
+_SCAN_BATCH = 500  # runs enqueued per transaction
+_PER_URL = 5  # deliveries to one receiver per round: a dead one must not hold up the rest
+_LEASE_MARGIN_S = 30.0
+_MAX_RETRY_AFTER_S = 3600.0
+_ERROR_CHARS = 300
+_WD = webhook_deliveries
+
+
+def _key(secret: str) -> bytes:
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    return secret.encode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: ``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``.
+    A secret starting ``whsec_`` is the base64 of the key; any other is the key as UTF-8."""
+    mac = hmac.new(_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode("ascii")
+
+
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance_s: float = 300,
+    now: float | None = None,
+) -> bool:
+    """Whether a received webhook is authentic and fresh: one of the space-separated
+    signatures matches, and the timestamp is within `tolerance_s` of `now` (replays).
+    A ``whsec_`` secret whose rest is not base64 raises `ValueError`."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    msg_id = lower.get("webhook-id")
+    signatures = lower.get("webhook-signature")
+    try:
+        timestamp = int(lower.get("webhook-timestamp", ""))
+    except ValueError:
+        return False
+    if not msg_id or not signatures:
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, timestamp, body).encode()
+    return any(hmac.compare_digest(expected, given.encode()) for given in signatures.split())
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    id: str
+    url: str
+    payload: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    ok: bool = False
+    error: str | None = None
+    final: bool = False  # retrying cannot help (410 Gone, the subscription is gone)
+    retry_after: float | None = None
+    unreachable: bool = False  # no response at all: connection refused, timeout, TLS
+
+
+class WebhookDispatcher:
+    """Turns run status changes into signed POSTs to `subscriptions`, retried until
+    delivered. A worker calls `enqueue_due` then `deliver_due` on every sweep."""
+
+    def __init__(
+        self,
+        store: Store,
+        subscriptions: Sequence[WebhookSubscription],
+        *,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 8,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 300.0,
+        timeout_s: float = 10.0,
+    ) -> None:
+        if max_attempts < 1:
+            raise ConfigError("webhook max_attempts must be at least 1")
+        self.store = store
+        self.subscriptions = tuple(subscriptions)
+        self._by_url: dict[str, WebhookSubscription] = {}
+        for sub in self.subscriptions:
+            secret = sub.secret.get_secret_value()
+            try:
+                _key(secret)
+            except binascii.Error as exc:
+                raise ConfigError(
+                    f"the webhook secret for {sub.url} starts with whsec_ but the rest is not "
+                    "base64: give the secret exactly as issued"
+                ) from exc
+            known = self._by_url.setdefault(sub.url, sub)
+            if known.secret.get_secret_value() != secret:
+                raise ConfigError(
+                    f"webhook subscriptions for {sub.url} have different secrets: a receiver "
+                    "checks one secret, so give the URL one"
+                )
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.timeout_s = timeout_s
+        self._clock = clock
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(follow_redirects=False)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this dispatcher made it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    # --- the outbox -------------------------------------------------------------------------
+
+    async def enqueue_due(self) -> int:
+        """Record a delivery for every subscription told of no run's current status yet;
+        returns how many were created."""
+        if not self.subscriptions:
+            return 0
+        total = 0
+        while True:
+            created, scanned = await asyncio.to_thread(self._enqueue_batch)
+            total += created
+            if scanned < _SCAN_BATCH:
+                return total
+
+    def _enqueue_batch(self) -> tuple[int, int]:
+        # Not `notified_at < updated_at`: updated_at comes from the clocks of many machines,
+        # and a status change stamped by a clock behind ours must still be seen.
+        changed = sa.or_(runs.c.notified_at.is_(None), runs.c.notified_at != runs.c.updated_at)
+        query = (
+            sa.select(
+                runs.c.id,
+                runs.c.agent,
+                runs.c.tenant,
+                runs.c.status,
+                runs.c.output,
+                runs.c.error,
+                runs.c.handoff,
+                runs.c.updated_at,
+            )
+            .where(runs.c.status.in_(list(EVENTS)), changed)
+            .order_by(runs.c.updated_at)
+            .limit(_SCAN_BATCH)
+        )
+        if self.store.dialect == "postgresql":  # another worker's sweep takes other runs
+            query = query.with_for_update(skip_locked=True)
+        now = self._clock()
+        with self.store._write() as conn:
+            found = conn.execute(query).all()
+            if not found:
+                return 0, 0
+            rows = [row for run in found for row in self._deliveries(run, now)]
+            created = _insert_absent(conn, rows)
+            # The updated_at read here, not the current one: a change since is seen next time.
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == sa.bindparam("run"))
+                .values(notified_at=sa.bindparam("seen")),
+                [{"run": run.id, "seen": run.updated_at} for run in found],
+            )
+        return created, len(found)
+
+    def _deliveries(self, run: sa.Row[Any], now: float) -> list[dict[str, Any]]:
+        event = EVENTS[run.status]
+        urls = {
+            sub.url: None
+            for sub in self.subscriptions
+            if event in sub.events and (sub.tenant is None or sub.tenant == run.tenant)
+        }
+        if not urls:
+            return []
+        payload = _payload(run, event)
+        return [
+            {
+                "id": _event_id(run, url),
+                "run_id": run.id,
+                "url": url,
+                "event": event,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for url in urls
+        ]
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    async def deliver_due(self, limit: int = 50) -> int:
+        """Send up to `limit` deliveries that are due; returns the POSTs attempted."""
+        batch = await asyncio.to_thread(self._lease, limit)
+        by_url: dict[str, list[_Due]] = {}
+        for due in batch:
+            by_url.setdefault(due.url, []).append(due)
+        results = await asyncio.gather(
+            *(self._deliver_to(dues) for dues in by_url.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
+
+    def _lease(self, limit: int) -> list[_Due]:
+        now = self._clock()
+        due = sa.and_(_WD.c.status == "pending", _WD.c.next_attempt_at <= now)
+        # At most _PER_URL per receiver, picked without locks (PostgreSQL refuses FOR UPDATE
+        # beside a window function), then locked and re-checked.
+        ranked = (
+            sa.select(
+                _WD.c.id,
+                _WD.c.next_attempt_at,
+                sa.func.row_number()
+                .over(partition_by=_WD.c.url, order_by=(_WD.c.next_attempt_at, _WD.c.id))
+                .label("rank"),
+            )
+            .where(due)
+            .subquery()
+        )
+        picked = (
+            sa.select(ranked.c.id)
+            .where(ranked.c.rank <= _PER_URL)
+            .order_by(ranked.c.next_attempt_at, ranked.c.id)
+            .limit(limit)
+        )
+        query = (
+            sa.select(_WD.c.id, _WD.c.url, _WD.c.payload, _WD.c.attempts)
+            .where(_WD.c.id.in_(picked), due)
+            .order_by(_WD.c.next_attempt_at, _WD.c.id)
+        )
+        if self.store.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.store._write() as conn:
+            batch = [_Due(r.id, r.url, r.payload, r.attempts) for r in conn.execute(query)]
+            if not batch:
+                return []
+            # The lease: one receiver's deliveries go out in turn, each within timeout_s.
+            place: dict[str, int] = {}
+            leases = []
+            for d in batch:
+                place[d.url] = place.get(d.url, 0) + 1
+                until = now + place[d.url] * self.timeout_s + _LEASE_MARGIN_S
+                leases.append({"row": d.id, "until": until})
+            conn.execute(
+                _WD.update()
+                .where(_WD.c.id == sa.bindparam("row"))
+                .values(next_attempt_at=sa.bindparam("until")),
+                leases,
+            )
+        return batch
+
+    async def _deliver_to(self, dues: list[_Due]) -> int:
+        for sent, due in enumerate(dues, start=1):
+            outcome = await self._send(due)
+            rest = dues[sent:] if outcome.unreachable else []
+            if rest:  # not worth a timeout each: they share this attempt's fate
+                note = f"not sent, receiver unreachable: {outcome.error}"
+                outcome_rest = _Outcome(error=note[:_ERROR_CHARS])
+                await asyncio.to_thread(
+                    self._record, [(due, outcome), *((d, outcome_rest) for d in rest)]
+                )
+                return sent
+            await asyncio.to_thread(self._record, [(due, outcome)])
+        return len(dues)
+
+    async def _send(self, due: _Due) -> _Outcome:
+        sub = self._by_url.get(due.url)
+        if sub is None:
+            return _Outcome(error="no subscription for this URL any more", final=True)
+        body = due.payload.encode()
+        timestamp = int(self._clock())
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "bosun-webhooks",
+            "webhook-id": due.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(sub.secret.get_secret_value(), due.id, timestamp, body),
+        }
+        try:
+            async with (
+                asyncio.timeout(self.timeout_s),
+                self._client.stream(
+                    "POST", due.url, content=body, headers=headers, follow_redirects=False
+                ) as response,
+            ):
+                if response.is_success:
+                    return _Outcome(ok=True)
+                text = await _start_of(response)
+        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return _Outcome(error=error[:_ERROR_CHARS], unreachable=True)
+        code = response.status_code
+        retry_after = None
+        if code in (429, 503):
+            retry_after = _retry_after(response.headers.get("retry-after"), self._clock())
+        error = f"HTTP {code}: {text}" if text else f"HTTP {code}"
+        return _Outcome(error=error[:_ERROR_CHARS], final=code == 410, retry_after=retry_after)
+
+    def _record(self, outcomes: list[tuple[_Due, _Outcome]]) -> None:
+        now = self._clock()
+        with self.store._write() as conn:
+            for due, outcome in outcomes:
+                attempts = due.attempts + 1
+                values: dict[str, Any] = {"attempts": attempts, "last_error": outcome.error}
+                if outcome.ok:
+                    values.update(status="delivered", delivered_at=now)
+                elif outcome.final or attempts >= self.max_attempts:
+                    values["status"] = "failed"
+                    logger.warning(
+                        "webhook %s gave up after %d attempts: %s", due.id, attempts, outcome.error
+                    )
+                else:
+                    values["next_attempt_at"] = now + self._delay(attempts, outcome.retry_after)
+                conn.execute(
+                    _WD.update().where(_WD.c.id == due.id, _WD.c.status == "pending").values(values)
+                )
+
+    def _delay(self, attempts: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, max(self.max_delay_s, _MAX_RETRY_AFTER_S))
+        cap = min(self.max_delay_s, self.base_delay_s * 2.0 ** min(attempts - 1, 60))
+        return random.uniform(0.0, cap)  # full jitter: retries of many events spread out
+
+
+def _event_id(run: sa.Row[Any], url: str) -> str:
+    # The same (run, status, moment, receiver) always gives the same id: a rescan after a
+    # crash finds the row already there, and receivers deduplicate on it.
+    key = f"{run.id}\n{run.status}\n{run.updated_at!r}\n{url}"
+    return "evt_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _payload(run: sa.Row[Any], event: str) -> str:
+    handoff: Any = None
+    if run.handoff is not None:
+        try:
+            handoff = json.loads(run.handoff)
+        except ValueError:  # not ours to fix here; a poisoned row must not stop the outbox
+            handoff = run.handoff
+    moment = datetime.fromtimestamp(run.updated_at, UTC)
+    document = {
+        "type": event,
+        "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": {
+            "run_id": run.id,
+            "agent": run.agent,
+            "tenant": run.tenant,
+            "status": run.status,
+            "output": run.output,
+            "error": run.error,
+            "handoff": handoff,
+        },
+    }
+    # ASCII: a lone surrogate in a model's output must not make the body unencodable.
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _insert_absent(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    ids = [row["id"] for row in rows]
+    taken = set(conn.execute(sa.select(_WD.c.id).where(_WD.c.id.in_(ids))).scalars())
+    fresh = [row for row in rows if row["id"] not in taken]
+    if fresh:
+        conn.execute(_WD.insert(), fresh)
+    return len(fresh)
+
+
+async def _start_of(response: httpx.Response) -> str:
+    # A receiver's error page can be large: keep the first bytes for last_error.
+    head = b""
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= 200:
+            break
+    return head[:200].decode(errors="replace").strip()
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)

@@ -1,0 +1,261 @@
+"""`Worker`: claims queued runs, drives them, keeps their leases alive, hands them back.
+
+```
+loop:       claim up to (concurrency - in flight) runs  -> drive each in its own task
+heartbeat:  every lease/3 s renew the leases; a lost lease -> stop driving, write nothing;
+            a requested cancel -> cancel the run (journaled by this worker)
+sweep:      parked runs past their deadline -> reject / close / escalate further;
+            webhooks due -> delivered
+shutdown:   stop claiming; wait up to the grace period; interrupt what is left and release
+            its leases (the runs go back to the queue; their journals say where they were)
+```
+
+A worker process that is killed simply stops heartbeating; other workers claim its runs when
+the leases expire and resume them from their journals (`bosun.data.queue`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from bosun.config import ServiceSettings
+from bosun.data.queue import Claim, RunQueue
+from bosun.errors import JournalConflict, UserError
+from bosun.runtime.runtime import Runtime
+from bosun.runtime.state import RunStatus
+
+if TYPE_CHECKING:
+    from bosun.service.webhooks import WebhookDispatcher
+
+__all__ = ["Worker", "worker_id"]
+
+logger = logging.getLogger(__name__)
+
+APPROVAL_TIMEOUT = "system:approval-timeout"
+ESCALATION_TIMEOUT = "system:escalation-timeout"
+
+
+def worker_id() -> str:
+    """host:pid:random, unique per worker instance (a restarted process gets a new one)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Worker:
+    """Drives queued runs of the `runtime`'s agents. Run with ``await worker.serve(stop)``."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        settings: ServiceSettings | None = None,
+        owner: str | None = None,
+        webhooks: WebhookDispatcher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings or runtime.settings.service
+        self.owner = owner or worker_id()
+        self.queue = RunQueue(runtime.store, clock=clock)
+        self.webhooks = webhooks
+        self._clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lost: set[str] = set()
+        self._wake: asyncio.Event | None = None
+        self._claiming = True
+        self.driven = 0
+        """Runs this worker drove to a stop (finished, parked, cancelled)."""
+
+    @property
+    def in_flight(self) -> frozenset[str]:
+        """Runs this worker is driving now."""
+        return frozenset(self._tasks)
+
+    def notify(self) -> None:
+        """New work may be queued: look now rather than at the next poll (same process)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    # --- the loops ----------------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Claim and drive runs until `stop` is set, then shut down gracefully."""
+        self._wake = asyncio.Event()
+        background = [
+            asyncio.create_task(self._every(self.settings.lease_s / 3, self.heartbeat)),
+            asyncio.create_task(self._every(self.settings.sweep_s, self.sweep)),
+        ]
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                await self.claim()
+                woken = asyncio.create_task(self._wake.wait())
+                await asyncio.wait(
+                    {woken, stopping},
+                    timeout=self.settings.poll_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                woken.cancel()
+                self._wake.clear()
+            await self.shutdown()
+        finally:
+            stopping.cancel()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+
+    async def _every(self, period: float, job: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await job()
+            except Exception:  # the store blinked: try again next period
+                logger.exception("worker %s: %s failed", self.owner, job.__name__)
+
+    async def claim(self) -> list[Claim]:
+        """Claim runs for the free slots and start driving them."""
+        free = self.settings.concurrency - len(self._tasks)
+        if not self._claiming or free <= 0:
+            return []
+        claims = await asyncio.to_thread(
+            self.queue.claim,
+            self.owner,
+            limit=free,
+            lease_s=self.settings.lease_s,
+            agents=set(self.runtime.agents),
+            agent_limits=self.settings.agent_concurrency or None,
+        )
+        for claim in claims:
+            self._tasks[claim.run_id] = asyncio.create_task(self._drive(claim))
+        return claims
+
+    async def _drive(self, claim: Claim) -> None:
+        run_id = claim.run_id
+        try:
+            if claim.cancel_requested_by:
+                await self.runtime.cancel(run_id, by=claim.cancel_requested_by)
+            elif claim.attempts > self.settings.max_attempts:
+                await self.runtime.finish(
+                    run_id,
+                    RunStatus.FAILED,
+                    by=self.owner,
+                    audit="run_abandoned",
+                    error=f"gave up after {claim.attempts - 1} claims: every worker that drove "
+                    "this run died or lost it",
+                )
+            else:
+                await self.runtime.resume(run_id)
+            self.driven += 1
+        except JournalConflict:  # another worker writes this run now
+            logger.warning("worker %s lost run %s to another writer", self.owner, run_id)
+            self._lost.add(run_id)
+        except asyncio.CancelledError:
+            pass  # lease lost, cancelled, or shutting down: the journal says where it stopped
+        except Exception:  # the store failed, or a bug: the run goes back to the queue
+            logger.exception("worker %s: driving run %s failed", self.owner, run_id)
+        finally:
+            del self._tasks[run_id]
+            if run_id in self._lost:
+                self._lost.discard(run_id)  # the lease is someone else's: leave it
+            else:
+                await asyncio.shield(self._release(run_id))
+            if self._wake is not None:
+                self._wake.set()
+
+    async def _release(self, run_id: str) -> None:
+        with contextlib.suppress(Exception):  # an unreleased lease expires on its own
+            await asyncio.to_thread(self.queue.release, self.owner, run_id)
+
+    async def heartbeat(self) -> None:
+        """Renew leases; stop runs whose lease was lost; cancel runs someone cancelled."""
+        if not self._tasks:
+            return
+        beat = await asyncio.to_thread(
+            self.queue.heartbeat, self.owner, set(self._tasks), lease_s=self.settings.lease_s
+        )
+        for run_id in beat.lost:
+            logger.warning("worker %s lost the lease on run %s", self.owner, run_id)
+            self._lost.add(run_id)
+            await self.runtime.abandon(run_id)
+        for run_id, by in beat.cancels.items():
+            if run_id in self._tasks:
+                await self.runtime.cancel(run_id, by=by)
+
+    async def shutdown(self) -> None:
+        """Stop claiming; let in-flight runs finish within the grace period; interrupt and
+        release the rest (they go back to the queue and resume elsewhere)."""
+        self._claiming = False
+        if self._tasks:
+            _, pending = await asyncio.wait(
+                set(self._tasks.values()), timeout=self.settings.shutdown_grace_s
+            )
+            for run_id in list(self._tasks):
+                await self.runtime.abandon(run_id)
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+
+    # --- deadlines and webhooks --------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Apply approval and escalation deadlines; deliver webhooks that are due."""
+        s = self.settings
+        now = self._clock()
+        if s.approval_timeout_s is not None:
+            for run_id in await asyncio.to_thread(
+                self.queue.parked_since, "waiting_approval", now - s.approval_timeout_s
+            ):
+                await self._on_deadline(run_id, "approval", s.on_approval_timeout)
+        if s.escalation_timeout_s is not None:
+            for status in ("escalated", "waiting_human"):
+                for run_id in await asyncio.to_thread(
+                    self.queue.parked_since, status, now - s.escalation_timeout_s
+                ):
+                    await self._on_deadline(run_id, "escalation", s.on_escalation_timeout)
+        if self.webhooks is not None:
+            await self.webhooks.enqueue_due()
+            await self.webhooks.deliver_due()
+
+    async def _on_deadline(self, run_id: str, what: str, policy: str) -> None:
+        # Take the run's lease for the decision, so two workers sweeping at once act once.
+        taken = await asyncio.to_thread(
+            self.queue.claim_run, run_id, self.owner, lease_s=self.settings.lease_s
+        )
+        if not taken:
+            return
+        rt = self.runtime
+        try:
+            state = await rt.state(run_id)
+            if not state.status.parked:
+                return
+            by = APPROVAL_TIMEOUT if what == "approval" else ESCALATION_TIMEOUT
+            if policy == "reject" and state.awaiting_approval:
+                call_id = next(iter(state.awaiting_approval))
+                reason = "no decision before the approval deadline"
+                await rt.decide(
+                    run_id, call_id, approved=False, decided_by=by, reason=reason, resume=False
+                )
+            elif policy == "close":
+                await rt.finish(
+                    run_id,
+                    RunStatus.CANCELLED,
+                    by=by,
+                    audit=f"{what}_timeout",
+                    error=f"closed: nobody answered the {what} before its deadline",
+                )
+            else:  # escalate further: journaled and audited, webhooks fire again, timer restarts
+                journal = await asyncio.to_thread(rt.store.journal, run_id)
+                level = 1 + sum(1 for step in journal if step.kind == f"{what}_timeout")
+                await rt.note(
+                    run_id, f"{what}_timeout", {"policy": "escalate", "level": level}, by=by
+                )
+        except UserError:
+            logger.info("run %s changed while its %s deadline was applied", run_id, what)
+        finally:
+            await self._release(run_id)
