@@ -22,6 +22,7 @@ from bosun.errors import BosunError
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.service.commands import keys_app, serve, worker
+from bosun.spine.commands import alerts, costs
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run AI agents in production.")
 runs_app = typer.Typer(no_args_is_help=True, help="Inspect runs.")
@@ -31,6 +32,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.command()(serve)
 app.command()(worker)
+app.command()(costs)
+app.command()(alerts)
 console = Console()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,13 @@ from pydantic_settings import (
 
 from bosun.errors import ConfigError
 
-__all__ = ["ServiceSettings", "Settings", "WebhookSubscription", "load_settings"]
+__all__ = [
+    "CostSettings",
+    "ServiceSettings",
+    "Settings",
+    "WebhookSubscription",
+    "load_settings",
+]
 
 
 def _default_home() -> Path:
@@ -101,6 +108,28 @@ class ServiceSettings(BaseModel):
     to test guessed keys offline."""
 
 
+class CostSettings(BaseModel):
+    """Spend caps across runs (``[cost]`` in bosun.toml, ``BOSUN_COST__*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_run_usd: Decimal | None = None
+    """One run's spend, enforced before each model call."""
+    per_agent_day_usd: dict[str, Decimal] = Field(default_factory=dict)
+    """Daily (UTC) spend per agent name; ``"*"`` for every other agent."""
+    per_tenant_day_usd: dict[str, Decimal] = Field(default_factory=dict)
+    """Daily (UTC) spend per tenant; ``"*"`` for every other tenant."""
+    alert_webhook: str | None = None
+    """Where alerts at 80% and 100% of a cap are posted (signed with `alert_secret`)."""
+    alert_secret: SecretStr | None = None
+    """Signing secret of the alert webhook."""
+
+    @property
+    def any(self) -> bool:
+        """Whether any cap is set."""
+        return bool(self.per_run_usd or self.per_agent_day_usd or self.per_tenant_day_usd)
+
+
 class Settings(BaseSettings):
     """bosun's configuration. Construct with `load_settings()` to get readable errors."""
 
@@ -120,6 +149,8 @@ class Settings(BaseSettings):
     """Agents the service runs, as ``module:attribute`` import paths."""
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     """The REST service and its workers."""
+    cost: CostSettings = Field(default_factory=CostSettings)
+    """Spend caps and their alerts."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,11 +10,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "alerts",
     "api_keys",
     "audit",
+    "drift_baselines",
+    "eval_runs",
     "feedback",
     "metadata",
     "principals",
+    "prompt_labels",
+    "prompt_versions",
+    "run_scores",
     "runs",
     "steps",
     "webhook_deliveries",
@@ -173,3 +179,97 @@ VIEWS = {
     ),
 }
 """Read-only views over the journal, created by the initial migration."""
+
+# --- the spine (migration 0004) ------------------------------------------------------------
+
+# Prompt versions are immutable once created; labels (production, staging, ...) point at one
+# version each, with an optional rollout (canary percentage, shadow version) as JSON.
+prompt_versions = sa.Table(
+    "prompt_versions",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),  # semantic version
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("variables", sa.Text, nullable=False),  # JSON {name: type}
+    sa.Column("model_settings", sa.Text, nullable=False),  # JSON
+    sa.Column("changelog", sa.Text),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("digest", sa.String(64), nullable=False),  # sha256 of the content
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+prompt_labels = sa.Table(
+    "prompt_labels",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("label", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("rollout", sa.Text),  # JSON: {"canary": {"version", "percent"}, "shadow": ...}
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.String(200)),
+)
+
+# An offline evaluation of one agent (+ prompt version) on one dataset; `gate` holds the
+# comparison with the production version when run with --gate.
+eval_runs = sa.Table(
+    "eval_runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("dataset", sa.String(500), nullable=False),
+    sa.Column("dataset_digest", sa.String(64), nullable=False),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("prompt_name", sa.String(200)),
+    sa.Column("prompt_version", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("cases", sa.Integer, nullable=False),
+    sa.Column("passed", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Numeric(18, 8)),
+    sa.Column("report", sa.Text, nullable=False),  # JSON: per case and aggregate
+    sa.Column("gate", sa.Text),  # JSON: baseline, test, p-value, verdict
+    sa.Column("gate_passed", sa.Boolean),
+)
+sa.Index("ix_eval_runs_prompt", eval_runs.c.prompt_name, eval_runs.c.prompt_version)
+
+# Scores and signals on live runs: judge scores (online evaluation) and implicit signals
+# (draft edited, approval rejected, write rejected, escalated).
+run_scores = sa.Table(
+    "run_scores",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # judge | signal
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("reason", sa.Text),
+    sa.Column("prompt_name", sa.String(200)),
+    sa.Column("prompt_version", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+sa.Index("ix_run_scores_run", run_scores.c.run_id)
+sa.Index("ix_run_scores_prompt", run_scores.c.prompt_name, run_scores.c.prompt_version)
+
+# Behaviour baselines per agent and prompt version, for drift detection.
+drift_baselines = sa.Table(
+    "drift_baselines",
+    metadata,
+    sa.Column("agent", sa.String(200), primary_key=True),
+    sa.Column("prompt_version", sa.String(64), primary_key=True),  # "" when unversioned
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("stats", sa.Text, nullable=False),  # JSON
+)
+
+# Alerts raised by the spine (drift, cost caps), with their evidence.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),  # drift | cost_cap | ...
+    sa.Column("subject", sa.String(400), nullable=False),  # what it is about
+    sa.Column("severity", sa.String(16), nullable=False),  # info | warning | critical
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("dedupe_key", sa.String(200), unique=True),
+)
+sa.Index("ix_alerts_kind_created", alerts.c.kind, alerts.c.created_at)

@@ -126,6 +126,7 @@ class Gateway:
         *,
         idempotency_key: str | None = None,
         queued: bool = True,
+        conversation: str | None = None,
     ) -> str:
         """Start a run for `principal` and return its id (queued: a worker drives it; with
         ``queued=False`` the caller drives it at once)."""
@@ -152,6 +153,7 @@ class Gateway:
             idempotency_key=idempotency_key,
             gateway=note,
             queued=queued,
+            conversation=conversation,
         )
 
     async def run(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bosun.errors import ToolDefinitionError, UserError
 from bosun.models.base import Model, ModelSettings, ToolDefinition
@@ -19,7 +19,7 @@ from bosun.tools.pipeline import AnyTool
 if TYPE_CHECKING:
     from bosun.runtime.runtime import RunResult
 
-__all__ = ["ASK_HUMAN", "Agent", "ModelPolicy"]
+__all__ = ["ASK_HUMAN", "Agent", "InstructionSource", "ModelPolicy", "ResolvedInstructions"]
 
 ASK_HUMAN = ToolDefinition(
     name="ask_human",
@@ -53,6 +53,28 @@ class ModelPolicy:
     """Sampling settings sent with every call."""
 
 
+@dataclass(frozen=True, slots=True)
+class ResolvedInstructions:
+    """Instructions for one run, and where they came from."""
+
+    text: str
+    """The system instructions, rendered."""
+    source: Mapping[str, Any]
+    """Journaled with the run as ``prompt`` (e.g. name, version, label, digest), so traces,
+    evaluations and drift can say which prompt version a run used."""
+
+
+@runtime_checkable
+class InstructionSource(Protocol):
+    """Instructions chosen per run, e.g. a prompt registry's label with a canary rollout
+    (`bosun.spine.prompts`). `key` is the run's conversation (or the run id): the same key
+    must get the same version, so a conversation never switches prompts midway."""
+
+    def resolve(self, *, key: str) -> ResolvedInstructions:
+        """The instructions for the run keyed `key`."""
+        ...
+
+
 class Agent:
     """An agent definition. Stateless: every run's state lives in the journal."""
 
@@ -60,7 +82,7 @@ class Agent:
         self,
         *,
         name: str,
-        instructions: str | None = None,
+        instructions: str | InstructionSource | None = None,
         tools: Sequence[AnyTool] = (),
         model: str | Model | None = None,
         budget: Budget | None = None,
@@ -71,8 +93,10 @@ class Agent:
         model_policy: ModelPolicy | None = None,
         taint_policy: TaintPolicy | None = None,
     ) -> None:
-        """`taint_policy` decides what runs may still do once untrusted content is in their
-        context (default: side effects held for approval, ungrounded outbound values refused).
+        """`instructions` is text, or an `InstructionSource` resolved as each run starts (the
+        prompt version it picks is journaled with the run). `taint_policy` decides what runs
+        may still do once untrusted content is in their context (default: side effects held
+        for approval, ungrounded outbound values refused).
         `ask_human=True` offers the model a built-in ``ask_human(question)`` tool: the run
         parks as ``waiting_human`` and the person's answer (`Runtime.hand_back`) becomes the
         tool's result."""

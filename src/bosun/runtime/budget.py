@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from bosun.runtime.state import RunState
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "SpendGuard"]
+
+
+class SpendGuard(Protocol):
+    """Spend limits beyond one run (per agent or tenant and day), checked before every model
+    call of every run: `bosun.spine.cost.CostGuard`."""
+
+    async def before_model_call(self, state: RunState) -> str | None:
+        """The cap a new model call would break, as a reason (the run escalates), or None."""
+        ...
+
+    async def charged(self, state: RunState, cost_usd: Decimal) -> None:
+        """A call of the run cost `cost_usd` (journaled already)."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)

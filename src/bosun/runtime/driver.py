@@ -30,6 +30,7 @@ from bosun.models.base import (
     parse_arguments,
 )
 from bosun.runtime.agent import ASK_HUMAN
+from bosun.runtime.budget import SpendGuard
 from bosun.runtime.journal import record
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
 from bosun.runtime.trust import ContentScreen, Labelled, gate, label_result
@@ -86,10 +87,12 @@ class RunDriver:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         privacy: Privacy | None = None,
         screen: ContentScreen | None = None,
+        spend: SpendGuard | None = None,
     ) -> None:
         self.agent = agent
         self.privacy = privacy
         self.screen = screen
+        self.spend = spend
         self._holds: dict[str, str] = {}
         self._label_lock = asyncio.Lock()
         self.state = state
@@ -122,7 +125,7 @@ class RunDriver:
                     await self._make_plan(self.agent.planner)
                 elif state.pending:
                     await self._run_tools()
-                elif reason := self.agent.budget.before_model_call(state, self.elapsed()):
+                elif reason := await self._over_budget():
                     await self._escalate(reason)
                 else:
                     await self._call_model()
@@ -182,6 +185,14 @@ class RunDriver:
 
     # --- model ------------------------------------------------------------------------------
 
+    async def _over_budget(self) -> str | None:
+        """Why the next model call may not happen: the run's budget, then spend caps across
+        runs (checked before the call, so a cap is never overshot by a call it could stop)."""
+        reason = self.agent.budget.before_model_call(self.state, self.elapsed())
+        if reason is None and self.spend is not None:
+            reason = await self.spend.before_model_call(self.state)
+        return reason
+
     async def _call_model(self) -> ModelResponse | None:
         policy = self.agent.model_policy
         request = ModelRequest(
@@ -237,6 +248,8 @@ class RunDriver:
                     return None
                 await self._sleep(delay)
                 continue
+            if self.spend is not None and response.cost_usd:
+                await self.spend.charged(self.state, response.cost_usd)
             return response
 
     def _normalise(self, response: ModelResponse) -> ModelResponse:

@@ -19,6 +19,7 @@ from bosun.data.writer import JournalWriter
 from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, RunStateConflict, UserError
 from bosun.models.base import ToolCall, Trust, Usage
 from bosun.runtime.agent import Agent
+from bosun.runtime.budget import SpendGuard
 from bosun.runtime.driver import RunDriver
 from bosun.runtime.journal import record
 from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
@@ -107,12 +108,15 @@ class Runtime:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         privacy: Privacy | None = None,
         screen: ContentScreen | None = None,
+        spend: SpendGuard | None = None,
     ) -> None:
         """`privacy` masks PII in inputs and tool results (the gateway's `PiiVault`); `screen`
-        scores untrusted tool output for prompt injection (the gateway's `InjectionScreen`)."""
+        scores untrusted tool output for prompt injection (the gateway's `InjectionScreen`);
+        `spend` enforces spend caps across runs (`bosun.spine.cost.CostGuard`)."""
         self.settings = settings or load_settings()
         self.privacy = privacy
         self.screen = screen
+        self.spend = spend
         self.durable = durable
         self._store_arg = store
         self._store: Store | None = store if isinstance(store, Store) else None
@@ -189,13 +193,16 @@ class Runtime:
         idempotency_key: str | None = None,
         gateway: Mapping[str, Any] | None = None,
         queued: bool = True,
+        conversation: str | None = None,
     ) -> str:
         """Record a new run, queued for a worker (`bosun.service.Worker`), and return its id;
         a repeated idempotency key returns the existing run's id. ``grants="agent"`` grants
         every scope the agent's tools declare, which suits a local operator; the gateway
         passes a principal's scopes instead, and its own decisions (screening, key id) as
         `gateway`, journaled and audited with the run's first entry. ``queued=False`` is
-        for a caller that drives the run itself (`resume`) at once: no worker claims it."""
+        for a caller that drives the run itself (`resume`) at once: no worker claims it.
+        `conversation` groups runs of one conversation: an `InstructionSource` keys its
+        choice of prompt version on it (the run id when absent)."""
         state = await self._start(
             agent,
             input,
@@ -205,6 +212,7 @@ class Runtime:
             idempotency_key=idempotency_key,
             gateway=gateway,
             status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
+            conversation=conversation,
         )
         return state.run_id
 
@@ -219,12 +227,14 @@ class Runtime:
         idempotency_key: str | None = None,
         gateway: Mapping[str, Any] | None = None,
         status: RunStatus = RunStatus.QUEUED,
+        conversation: str | None = None,
     ) -> RunState:
         self.register(agent)
         for name, value in (
             ("principal", principal),
             ("tenant", tenant),
             ("idempotency_key", idempotency_key),
+            ("conversation", conversation),
         ):
             if value is not None and not 0 < len(value) <= 200:
                 raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")
@@ -238,11 +248,15 @@ class Runtime:
         run_id = new_run_id()
         now = time.time()
         if self.privacy is None:
-            payload = self._started_payload(agent, run_id, input)
+            payload = self._started_payload(agent, run_id, input, conversation)
         else:  # PII detection is CPU work: hundreds of KB must not stall the event loop
-            payload = await asyncio.to_thread(self._started_payload, agent, run_id, input)
+            payload = await asyncio.to_thread(
+                self._started_payload, agent, run_id, input, conversation
+            )
         text: str = payload["input"]
         payload.update(principal=principal, grants=scopes)
+        if tenant is not None:
+            payload["tenant"] = tenant
         if gateway:
             payload["gateway"] = dict(gateway)
         state = RunState(run_id=run_id, agent=agent.name)
@@ -266,7 +280,9 @@ class Runtime:
             self._memory[run_id] = state
         return state
 
-    def _started_payload(self, agent: Agent, run_id: str, input: Input) -> dict[str, Any]:
+    def _started_payload(
+        self, agent: Agent, run_id: str, input: Input, conversation: str | None
+    ) -> dict[str, Any]:
         """The run_started entry: labelled parts, PII masked, the spotlight boundary."""
         parts = [Content(text=input)] if isinstance(input, str) else list(input)
         if not parts:
@@ -282,12 +298,21 @@ class Runtime:
                 for p in parts
             ]
         untrusted = any(p.trust is Trust.UNTRUSTED for p in parts)
+        instructions = agent.instructions
+        prompt = None
+        if instructions is not None and not isinstance(instructions, str):
+            resolved = instructions.resolve(key=conversation or run_id)
+            instructions, prompt = resolved.text, dict(resolved.source)
         payload: dict[str, Any] = {
             "input": "\n\n".join(p.text for p in parts),
-            "instructions": agent.instructions,
+            "instructions": instructions,
             "boundary": secrets.token_hex(4),
             "spotlight": untrusted or any(t.policy.untrusted_output for t in agent.tools),
         }
+        if prompt is not None:
+            payload["prompt"] = prompt
+        if conversation is not None:
+            payload["conversation"] = conversation
         if not isinstance(input, str):
             payload["parts"] = [p.to_json() for p in parts]
         if vault:
@@ -330,6 +355,7 @@ class Runtime:
             sleep=self._sleep,
             privacy=self.privacy,
             screen=self.screen,
+            spend=self.spend,
         )
         self._drivers[run_id] = driver
         return await driver.drive()

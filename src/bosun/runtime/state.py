@@ -149,6 +149,7 @@ class RunState:
     handoff: Handoff | None = None
     error: str | None = None
     principal: str | None = None
+    tenant: str | None = None
     grants: frozenset[str] = frozenset()
     recent_calls: list[tuple[str, str]] = field(default_factory=list)
     budget_base: BudgetBase = field(default_factory=lambda: BudgetBase())
@@ -177,6 +178,7 @@ class RunState:
         p = entry.payload
         self.objective = p["input"]
         self.principal = p.get("principal")
+        self.tenant = p.get("tenant")
         self.grants = frozenset(p.get("grants", ()))
         self.boundary = p.get("boundary") or self.run_id[-8:]
         for flagged in (p.get("gateway") or {}).get("screening", ()):

@@ -200,7 +200,11 @@ async def submit_run(
     else:
         parts = [Content(text=p.text, trust=Trust(p.trust), source=p.source) for p in body.input]
     run_id = await service.gateway.submit(
-        who, body.agent, parts, idempotency_key=body.idempotency_key or idempotency_key
+        who,
+        body.agent,
+        parts,
+        idempotency_key=body.idempotency_key or idempotency_key,
+        conversation=body.conversation_id,
     )
     service.notify()
     return await service.run_out(who, run_id)

@@ -65,7 +65,30 @@ def build_runtime(settings: Settings, agents: Sequence[Agent], *, store: Store) 
         from bosun.gateway.injection import InjectionScreen
 
         screen = InjectionScreen()
-    return Runtime(store=store, agents=agents, settings=settings, privacy=privacy, screen=screen)
+    spend = None
+    if settings.cost.any:
+        from bosun.spine.alerts import AlertWebhook
+        from bosun.spine.cost import CostCaps, CostGuard
+
+        c = settings.cost
+        notify = None
+        if c.alert_webhook is not None:
+            secret = "" if c.alert_secret is None else c.alert_secret.get_secret_value()
+            notify = AlertWebhook(c.alert_webhook, secret)
+        caps = CostCaps(
+            per_run_usd=c.per_run_usd,
+            per_agent_day_usd=c.per_agent_day_usd,
+            per_tenant_day_usd=c.per_tenant_day_usd,
+        )
+        spend = CostGuard(store, caps, notify=notify)
+    return Runtime(
+        store=store,
+        agents=agents,
+        settings=settings,
+        privacy=privacy,
+        screen=screen,
+        spend=spend,
+    )
 
 
 def build_gateway(runtime: Runtime, settings: Settings) -> Gateway:

@@ -67,6 +67,9 @@ class RunCreate(BaseModel):
     input: str | list[InputPart]
     idempotency_key: Id | None = None
     """A repeated key returns the run it first created (also the Idempotency-Key header)."""
+    conversation_id: Id | None = None
+    """Groups the runs of one conversation: a prompt rollout keeps a conversation on one
+    prompt version."""
 
 
 class StepOut(BaseModel):
