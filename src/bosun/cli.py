@@ -23,6 +23,7 @@ from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.service.commands import keys_app, serve, worker
 from bosun.spine.commands import alerts, costs
+from bosun.spine.drift_commands import drift_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run AI agents in production.")
 runs_app = typer.Typer(no_args_is_help=True, help="Inspect runs.")
@@ -34,6 +35,7 @@ app.command()(serve)
 app.command()(worker)
 app.command()(costs)
 app.command()(alerts)
+app.command("drift")(drift_command)
 console = Console()
 
 

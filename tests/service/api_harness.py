@@ -24,6 +24,7 @@ from bosun.models.base import ModelRequest, ModelResponse
 from bosun.runtime import Agent, Runtime
 from bosun.service.app import create_app
 from bosun.service.worker import Worker
+from bosun.spine.metrics import RunMetrics
 from bosun.testing import ScriptedModel, call, reply
 from bosun.tools import tool
 
@@ -87,7 +88,9 @@ def make_app(db_url: str, service: ServiceSettings) -> tuple[FastAPI, Store, dic
     tenant acme), rita (reviewer, acme), bob (submitter, tenant globex), mo (monitor)."""
     store = Store.open(db_url)
     settings = load_settings(service=service)
-    runtime = Runtime(store=store, agents=agents(), settings=settings)
+    metrics = RunMetrics()
+    runtime = Runtime(store=store, agents=agents(), settings=settings, observer=metrics)
+    metrics.watch_breakers(runtime.breakers)
     roles = Roles.builtin(tool_scopes=["tools:*"])
     api_keys = ApiKeys(store, roles=roles)
     keys = {

@@ -270,6 +270,11 @@ def test_probes_and_metrics(api: Api) -> None:
     text = httpx.get(f"{api.url}/metrics", headers=api.auth("mo")).text
     assert 'bosun_runs{status="completed"} 1.0' in text
     assert 'bosun_http_requests_total{method="POST",route="/v1/runs",status="202"}' in text
+    # What the worker drove: tool calls, model latency, runs finished by status.
+    assert 'bosun_tool_calls_total{status="ok",tool="lookup"} 1.0' in text
+    assert 'bosun_model_latency_seconds_count{model="scripted"} 2.0' in text
+    assert 'bosun_runs_finished_total{agent="helper",status="completed"} 1.0' in text
+    assert "bosun_breaker_state" in text
 
 
 def test_a_full_queue_answers_429_with_retry_after(api: Api) -> None:

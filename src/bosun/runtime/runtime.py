@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from bosun.config import Settings, load_settings
 from bosun.data.store import AuditEvent, NewRun, Store, WriteOp
@@ -24,11 +24,12 @@ from bosun.runtime.driver import RunDriver
 from bosun.runtime.journal import record
 from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
 from bosun.runtime.trust import Content, ContentScreen, mask
+from bosun.tools.breaker import BreakerState
 from bosun.tools.pipeline import ToolExecutor
 from bosun.tools.privacy import Privacy, VaultEntry
 from bosun.tools.secrets import SecretsProvider
 
-__all__ = ["RunResult", "Runtime", "new_run_id"]
+__all__ = ["JournalObserver", "RunResult", "Runtime", "new_run_id"]
 
 
 def new_run_id() -> str:
@@ -84,6 +85,14 @@ class RunResult:
         )
 
 
+class JournalObserver(Protocol):
+    """Sees each batch of a run's journal entries once it is durable (metrics)."""
+
+    def observe(self, agent: str, ops: Sequence[WriteOp]) -> None:
+        """Called on the event loop: keep it to counters, never I/O."""
+        ...
+
+
 Grants = Iterable[str] | Literal["agent"]
 Input = str | Sequence[Content]
 """A run's input: plain text (the submitter's, labelled ``user``) or labelled parts."""
@@ -109,14 +118,17 @@ class Runtime:
         privacy: Privacy | None = None,
         screen: ContentScreen | None = None,
         spend: SpendGuard | None = None,
+        observer: JournalObserver | None = None,
     ) -> None:
         """`privacy` masks PII in inputs and tool results (the gateway's `PiiVault`); `screen`
         scores untrusted tool output for prompt injection (the gateway's `InjectionScreen`);
-        `spend` enforces spend caps across runs (`bosun.spine.cost.CostGuard`)."""
+        `spend` enforces spend caps across runs (`bosun.spine.cost.CostGuard`); `observer`
+        sees every durable journal entry (`bosun.spine.metrics.RunMetrics`)."""
         self.settings = settings or load_settings()
         self.privacy = privacy
         self.screen = screen
         self.spend = spend
+        self.observer = observer
         self.durable = durable
         self._store_arg = store
         self._store: Store | None = store if isinstance(store, Store) else None
@@ -351,7 +363,7 @@ class Runtime:
             state=state,
             model=agent.resolve_model(self.settings.model),
             executor=self._executor(agent),
-            write=self._write,
+            write=self._writer_for(agent.name),
             sleep=self._sleep,
             privacy=self.privacy,
             screen=self.screen,
@@ -549,6 +561,19 @@ class Runtime:
             approver=approver,
         )
         await self._write(ops)
+        if self.observer is not None:
+            self.observer.observe(state.agent, ops)
+
+    def _writer_for(self, agent: str) -> Callable[[Sequence[WriteOp]], Awaitable[None]]:
+        observer = self.observer
+        if observer is None:
+            return self._write
+
+        async def write(ops: Sequence[WriteOp]) -> None:
+            await self._write(ops)
+            observer.observe(agent, ops)
+
+        return write
 
     async def _write(self, ops: Sequence[WriteOp]) -> None:
         if not self.durable:
@@ -556,6 +581,15 @@ class Runtime:
         if self._writer is None:
             self._writer = JournalWriter(self.store)
         await self._writer.write(ops)
+
+    def breakers(self) -> dict[tuple[str, str], BreakerState]:
+        """The state of every tool breaker in this process, by (agent, tool)."""
+        return {
+            (agent, tool.name): breaker.state
+            for agent, executor in self._executors.items()
+            for tool in self._agents[agent].tools
+            if (breaker := executor.breaker(tool.name)) is not None
+        }
 
     def driving(self, run_id: str) -> bool:
         """Whether this process is driving the run now."""

@@ -53,6 +53,7 @@ from bosun.service.schemas import (
     StepOut,
 )
 from bosun.service.worker import Worker
+from bosun.spine.metrics import RunMetrics
 
 __all__ = ["create_app"]
 
@@ -112,11 +113,15 @@ def create_app(
     """The API over `gateway`. With `worker`, it runs embedded (``bosun serve``): started and
     stopped with the app, and woken at once when a run is queued."""
     queue = RunQueue(gateway.runtime.store)
+    if metrics is None:
+        observer = gateway.runtime.observer
+        shared = observer.registry if isinstance(observer, RunMetrics) else None
+        metrics = ServiceMetrics(queue, registry=shared)
     service = Service(
         gateway=gateway,
         settings=settings or gateway.runtime.settings.service,
         queue=queue,
-        metrics=metrics or ServiceMetrics(queue),
+        metrics=metrics,
         worker=worker,
     )
 

@@ -17,6 +17,7 @@ from bosun.gateway.gateway import Gateway
 from bosun.gateway.ratelimit import RateLimiter, RateLimitPolicy
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import Runtime
+from bosun.spine.metrics import RunMetrics
 
 __all__ = ["build_gateway", "build_runtime", "load_agent", "load_agents"]
 
@@ -81,14 +82,18 @@ def build_runtime(settings: Settings, agents: Sequence[Agent], *, store: Store) 
             per_tenant_day_usd=c.per_tenant_day_usd,
         )
         spend = CostGuard(store, caps, notify=notify)
-    return Runtime(
+    metrics = RunMetrics()
+    runtime = Runtime(
         store=store,
         agents=agents,
         settings=settings,
         privacy=privacy,
         screen=screen,
         spend=spend,
+        observer=metrics,
     )
+    metrics.watch_breakers(runtime.breakers)
+    return runtime
 
 
 def build_gateway(runtime: Runtime, settings: Settings) -> Gateway:

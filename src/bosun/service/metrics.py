@@ -52,8 +52,9 @@ class _StoreCollector(Collector):
 class ServiceMetrics:
     """The service's metrics registry."""
 
-    def __init__(self, queue: RunQueue) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, queue: RunQueue, *, registry: CollectorRegistry | None = None) -> None:
+        """`registry`: add to it (the runtime's `RunMetrics` registry) rather than a new one."""
+        self.registry = registry or CollectorRegistry()
         self.registry.register(_StoreCollector(queue))
         self.requests = Counter(
             "bosun_http_requests",
