@@ -86,6 +86,8 @@ class ServiceSettings(BaseModel):
     """Past the deadline: close the run, or escalate further (notify again, restart)."""
     webhooks: tuple[WebhookSubscription, ...] = ()
     """Receivers of run events."""
+    inbox_agent: str | None = None
+    """The agent ``POST /v1/inbox`` hands inbound email to (by name)."""
     tool_scopes: tuple[str, ...] = ()
     """Tool scopes the ``submitter`` role grants (``tools:*`` for all): which tools a
     submitted run may use is a deployment's decision, so by default none."""

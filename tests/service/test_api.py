@@ -299,3 +299,21 @@ def test_a_full_queue_answers_429_with_retry_after(api: Api) -> None:
     response = submit(api, "one too many")
     body = is_problem(response, 429)
     assert int(response.headers["Retry-After"]) >= 1 and body["retry_after"] >= 1
+
+
+def test_an_email_posted_to_the_inbox_is_one_run_however_often_delivered(api: Api) -> None:
+    raw = (
+        b"From: Ann <ann@example.com>\r\nTo: support@example.com\r\nSubject: question\r\n"
+        b"Message-ID: <abc@example.com>\r\n\r\nwhat is x?\r\n"
+    )
+    headers = {**api.auth(), "content-type": "message/rfc822"}
+    first = httpx.post(f"{api.url}/v1/inbox?agent=helper", content=raw, headers=headers)
+    assert first.status_code == 202, first.text
+    again = httpx.post(f"{api.url}/v1/inbox?agent=helper", content=raw, headers=headers)
+    assert again.json()["id"] == first.json()["id"]
+    done = wait(api, first.json()["id"], TERMINAL | PARKED)
+    started = json.loads(api.store.journal(done["id"])[0].payload)
+    assert [p["trust"] for p in started["parts"]] == ["user", "untrusted"]
+    assert "Subject: question" in started["parts"][1]["text"]
+    is_problem(httpx.post(f"{api.url}/v1/inbox?agent=helper", content=b"hi", headers=headers), 400)
+    is_problem(httpx.post(f"{api.url}/v1/inbox", content=raw, headers=headers), 400)  # no agent

@@ -2,6 +2,7 @@
 
 ```
 POST /v1/runs                      submit (202; queued for a worker; 429 + Retry-After when full)
+POST /v1/inbox                     submit a raw RFC 5322 email (untrusted) to the inbox agent
 GET  /v1/runs, /v1/runs/{id}       list (cursor pages) / one run: status, outcome, steps, cost
 POST /v1/runs/{id}/cancel          cancel (200 done, 202 asked of the worker driving it)
 GET  /v1/runs/{id}/events          server-sent events: each journal entry as it lands
@@ -18,6 +19,7 @@ own: any number of API processes can serve one store.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 from collections.abc import AsyncIterator
@@ -31,8 +33,9 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from bosun.config import ServiceSettings
 from bosun.data.queue import RunQueue
-from bosun.errors import RateLimited, UserError
+from bosun.errors import InvalidInput, RateLimited, UserError
 from bosun.gateway.auth import METRICS_READ, Principal
+from bosun.gateway.email import DEFAULT_INSTRUCTION, parse_email
 from bosun.gateway.gateway import Gateway
 from bosun.models.base import Trust
 from bosun.runtime.state import RunStatus
@@ -60,6 +63,7 @@ __all__ = ["create_app"]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer bsn_...")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_... API key")
 _EVENT_POLL_S = 0.2
+_MAX_EMAIL_BYTES = 5_000_000
 
 
 @dataclass
@@ -211,6 +215,50 @@ async def submit_run(
         idempotency_key=body.idempotency_key or idempotency_key,
         conversation=body.conversation_id,
     )
+    service.notify()
+    return await service.run_out(who, run_id)
+
+
+@router.post(
+    "/v1/inbox",
+    status_code=202,
+    response_model=RunOut,
+    responses=problem_responses(400, 404, 413, 415, 422),
+    tags=["runs"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def submit_email(
+    service: Svc,
+    who: Submitter,
+    request: Request,
+    agent: Annotated[str | None, Query(max_length=200)] = None,
+) -> RunOut:
+    """Submit a raw RFC 5322 message as a run of the inbox agent: the message is untrusted
+    content. A message delivered twice (same Message-ID) is one run."""
+    name = agent or service.settings.inbox_agent
+    if name is None:
+        raise UserError("no inbox agent: pass ?agent= or set service.inbox_agent")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > _MAX_EMAIL_BYTES:
+            raise InvalidInput(f"the message is over {_MAX_EMAIL_BYTES} bytes", status=413)
+    parsed = await asyncio.to_thread(parse_email, bytes(raw))
+    await service.check_backlog()
+    message_id = parsed.headers.get("Message-ID")
+    key = None
+    if message_id:
+        key = "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
+    parts = [
+        Content(text=DEFAULT_INSTRUCTION),
+        Content(text=parsed.render(), trust=Trust.UNTRUSTED, source="email"),
+    ]
+    run_id = await service.gateway.submit(who, name, parts, idempotency_key=key)
     service.notify()
     return await service.run_out(who, run_id)
 

@@ -1,0 +1,218 @@
+"""Inbound email (RFC 5322) as labelled run input: the message is untrusted content.
+
+```
+raw bytes -> email.parser (policy.default) -> headers (From, To, Cc, Subject, Date,
+             Message-ID) + the text body (text/plain preferred; HTML rendered to text with
+             hidden elements dropped) + attachments listed (name, type, size; text
+             attachments' first KB as untrusted text)
+          -> [Content(instruction, USER), Content(message, UNTRUSTED, source="email")]
+```
+
+Everything from the message is untrusted: a sender writes the body and every header. The
+HTML renderer keeps the text a person would see and drops what they would not (scripts,
+styles, elements hidden with ``display:none``/``hidden``, zero-size text) — and reports
+that it dropped something, since hiding text from the reader is an injection technique.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from html.parser import HTMLParser
+
+from bosun.errors import InvalidInput
+from bosun.models.base import Trust
+from bosun.runtime.trust import Content
+
+__all__ = ["ParsedEmail", "email_to_parts", "html_to_text", "parse_email"]
+
+DEFAULT_INSTRUCTION = "Process this support email."
+_MAX_RAW = 5_000_000
+_TEXT_ATTACHMENT_CHARS = 2_000
+_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0", re.I
+)
+_SKIP_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"}
+)
+_VOID_TAGS = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "source"})
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An attachment as the agent is told about it."""
+
+    filename: str
+    content_type: str
+    size: int
+    text: str | None = None
+    """The first characters of a text attachment."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEmail:
+    """A message reduced to what an agent may read."""
+
+    headers: dict[str, str]
+    body: str
+    attachments: tuple[Attachment, ...] = ()
+    hidden_html: bool = False
+    """The HTML hid text from the reader (dropped here)."""
+    notes: tuple[str, ...] = field(default=())
+    """What parsing noticed: no text body, undecodable parts, ..."""
+
+    @property
+    def sender(self) -> str:
+        """The From header."""
+        return self.headers.get("From", "")
+
+    def render(self) -> str:
+        """The message as the agent reads it."""
+        lines = [f"{name}: {value}" for name, value in self.headers.items()]
+        lines += ["", self.body.strip() or "(empty body)"]
+        for a in self.attachments:
+            lines.append(f"\n[attachment: {a.filename} ({a.content_type}, {a.size} bytes)]")
+            if a.text:
+                lines.append(a.text)
+        if self.hidden_html:
+            lines.append("\n[note: the HTML contained text hidden from the reader; it was removed]")
+        return "\n".join(lines)
+
+
+def parse_email(raw: bytes) -> ParsedEmail:
+    """Parse an RFC 5322 message; `InvalidInput` (400) when it is not one."""
+    if not raw.strip():
+        raise InvalidInput("the message is empty", status=400)
+    if len(raw) > _MAX_RAW:
+        raise InvalidInput(f"the message is over {_MAX_RAW} bytes", status=413)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    if not isinstance(message, EmailMessage) or not any(
+        message.get(h) for h in ("From", "Subject")
+    ):
+        raise InvalidInput("not an RFC 5322 message: no From or Subject header", status=400)
+    headers = {}
+    for name in _HEADERS:
+        value = message.get(name)
+        if value is not None:
+            headers[name] = _one_line(str(value))[:1000]
+    notes: list[str] = []
+    body, hidden = _body(message, notes)
+    return ParsedEmail(
+        headers=headers,
+        body=body,
+        attachments=tuple(_attachments(message, notes)),
+        hidden_html=hidden,
+        notes=tuple(notes),
+    )
+
+
+def email_to_parts(raw: bytes, *, instruction: str = DEFAULT_INSTRUCTION) -> list[Content]:
+    """Run input for a message: the operator's instruction (user) and the message
+    (untrusted, source ``email``)."""
+    parsed = parse_email(raw)
+    return [
+        Content(text=instruction),
+        Content(text=parsed.render(), trust=Trust.UNTRUSTED, source="email"),
+    ]
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _body(message: EmailMessage, notes: list[str]) -> tuple[str, bool]:
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        notes.append("no text body")
+        return "", False
+    try:
+        content = part.get_content()
+    except (LookupError, UnicodeError, ValueError) as exc:
+        notes.append(f"body not decodable: {type(exc).__name__}")
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    if not isinstance(content, str):
+        return "", False
+    if part.get_content_subtype() == "html":
+        return html_to_text(content)
+    return content, False
+
+
+def _attachments(message: EmailMessage, notes: list[str]) -> list[Attachment]:
+    found = []
+    for part in message.iter_attachments():
+        if not isinstance(part, EmailMessage):
+            continue
+        payload = part.get_payload(decode=True)
+        size = len(payload) if isinstance(payload, bytes) else 0
+        text = None
+        if part.get_content_maintype() == "text" and isinstance(payload, bytes):
+            charset = part.get_content_charset() or "utf-8"
+            try:
+                text = payload.decode(charset, "replace")[:_TEXT_ATTACHMENT_CHARS]
+            except LookupError:
+                notes.append(f"unknown charset {charset!r}")
+                text = payload.decode("utf-8", "replace")[:_TEXT_ATTACHMENT_CHARS]
+        name = _one_line(part.get_filename() or "unnamed")[:200]
+        found.append(Attachment(name, part.get_content_type(), size, text))
+    return found
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.hidden = False
+        # Open elements: (tag, "skip" for non-prose like <style>, "hide" for prose hidden
+        # from the reader, "" otherwise).
+        self._open: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self.out.append("\n")
+        if tag in _VOID_TAGS:
+            return
+        values = dict(attrs)
+        kind = ""
+        if tag in _SKIP_TAGS:
+            kind = "skip"
+        elif (
+            "hidden" in values
+            or values.get("aria-hidden") == "true"
+            or _HIDDEN_STYLE.search(values.get("style") or "")
+        ):
+            kind = "hide"
+        self._open.append((tag, kind))
+
+    def handle_endtag(self, tag: str) -> None:
+        # Close back to the matching element; a stray end tag closes nothing.
+        for i in range(len(self._open) - 1, -1, -1):
+            if self._open[i][0] == tag:
+                del self._open[i:]
+                break
+        if tag in _BLOCK_TAGS:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        kinds = {kind for _, kind in self._open}
+        if "hide" in kinds and "skip" not in kinds and data.strip():
+            self.hidden = True
+        if kinds - {""}:
+            return
+        self.out.append(data)
+
+
+def html_to_text(html: str) -> tuple[str, bool]:
+    """The text a reader would see, and whether the HTML hid any text from them."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    text = "".join(parser.out)
+    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = re.sub(r"\n\s*\n\s*(\n\s*)+", "\n\n", text)
+    return text.strip(), parser.hidden
