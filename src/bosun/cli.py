@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import logging
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +23,9 @@ from bosun.runtime.runtime import RunResult, Runtime
 from bosun.service.commands import keys_app, serve, worker
 from bosun.spine.commands import alerts, costs
 from bosun.spine.drift_commands import drift_command
+from bosun.spine.logs import configure_logging
+from bosun.spine.prompt_commands import eval_command, prompts_app
+from bosun.spine.trace_commands import trace_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run AI agents in production.")
 runs_app = typer.Typer(no_args_is_help=True, help="Inspect runs.")
@@ -36,15 +38,18 @@ app.command()(worker)
 app.command()(costs)
 app.command()(alerts)
 app.command("drift")(drift_command)
+app.add_typer(prompts_app, name="prompts")
+app.command("eval")(eval_command)
+app.command("trace")(trace_command)
 console = Console()
 
 
 @app.callback()
 def _configure() -> None:
-    """Log to stderr at BOSUN_LOG_LEVEL (default WARNING)."""
-    logging.basicConfig(
-        level=load_settings().log_level, format="%(levelname)s %(name)s: %(message)s"
-    )
+    """Structured logs to stderr at BOSUN_LOG_LEVEL (default WARNING), JSON lines unless
+    BOSUN_LOG_JSON=false."""
+    settings = load_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
 
 
 DbOption = Annotated[

@@ -153,6 +153,13 @@ class Settings(BaseSettings):
     """The REST service and its workers."""
     cost: CostSettings = Field(default_factory=CostSettings)
     """Spend caps and their alerts."""
+    otlp_endpoint: str | None = None
+    """Export each run's trace over OTLP/HTTP here (e.g. ``http://collector:4318/v1/traces``)
+    when workers stop driving it; None exports nothing."""
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    """Headers for the OTLP endpoint (an API key, say)."""
+    log_json: bool = True
+    """Structured logs as JSON lines (False: readable lines)."""
 
     @property
     def resolved_database_url(self) -> str:

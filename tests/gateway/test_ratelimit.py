@@ -140,7 +140,9 @@ async def test_tokens_are_reserved_then_charged() -> None:
         await limiter.reserve_tokens(ALICE, 100)
         await limiter.reserve_tokens(BOB, 1000)
 
-    assert 1 <= over.value.retry_after <= 3600
+    # A sliding-window counter may need the current window to roll over and then fade:
+    # up to two windows, depending on where in the hour the test runs.
+    assert 1 <= over.value.retry_after <= 2 * 3600
     assert "per-principal tokens limit of 1000 per hour" in str(over.value)
 
 

@@ -42,3 +42,30 @@ async def test_the_source_is_resolved_per_run_and_journaled(db_url: str) -> None
     assert started["prompt"] == {"name": "p", "version": "b"}
     assert started["instructions"] == "You are version b."
     assert started["conversation"] == "b-conversation"
+
+
+class Cold:
+    def resolve(self, *, key: str) -> ResolvedInstructions:
+        return ResolvedInstructions(
+            text="be exact",
+            source={"name": "p", "version": "1.0.0"},
+            model_settings={"temperature": 0.0, "max_tokens": 64, "unknown_knob": 1},
+        )
+
+
+async def test_the_prompt_versions_model_settings_apply_to_every_call_and_survive_resume(
+    db_url: str,
+) -> None:
+    seen: list[tuple[float | None, int | None]] = []
+
+    def record(request: ModelRequest) -> ModelResponse:
+        seen.append((request.settings.temperature, request.settings.max_tokens))
+        return reply("ok")
+
+    agent = Agent(name="cold", instructions=Cold(), model=ScriptedModel(record))
+    async with Runtime(store=db_url, agents=[agent]) as rt:
+        run_id = await rt.start(agent, "hi")
+    async with Runtime(store=db_url, agents=[agent]) as rt:  # a fresh process resumes it
+        result = await rt.resume(run_id)
+    assert result.output == "ok"
+    assert seen == [(0.0, 64)]

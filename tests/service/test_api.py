@@ -258,7 +258,7 @@ def test_feedback_is_stored_with_the_run(api: Api) -> None:
     stored = api.store.feedback(run_id)
     assert stored[0]["rating"] == -1 and stored[0]["correction"] == "the answer is y"
     empty = httpx.post(f"{api.url}/v1/runs/{run_id}/feedback", json={}, headers=api.auth())
-    is_problem(empty, 400)
+    is_problem(empty, 422)
 
 
 def test_probes_and_metrics(api: Api) -> None:

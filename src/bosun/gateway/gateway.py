@@ -382,6 +382,11 @@ class Gateway:
             limit=limit,
         )
 
+    async def run_row(self, principal: Principal, run_id: str) -> RunRow:
+        """The stored run row, if the principal may read the run (else not found)."""
+        principal.require(RUNS_READ)
+        return await self._row(principal, run_id)
+
     async def journal(self, principal: Principal, run_id: str, *, after: int = -1) -> list[StepRow]:
         """The run's journal entries past `after` (for progress events)."""
         principal.require(RUNS_READ)

@@ -62,6 +62,9 @@ class ResolvedInstructions:
     source: Mapping[str, Any]
     """Journaled with the run as ``prompt`` (e.g. name, version, label, digest), so traces,
     evaluations and drift can say which prompt version a run used."""
+    model_settings: Mapping[str, Any] = field(default_factory=dict)
+    """`ModelSettings` fields the prompt version sets (temperature, max_tokens, ...): they
+    override the agent's for this run's model calls."""
 
 
 @runtime_checkable

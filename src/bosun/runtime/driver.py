@@ -25,6 +25,7 @@ from bosun.models.base import (
     Model,
     ModelRequest,
     ModelResponse,
+    ModelSettings,
     ToolCall,
     estimate_usage,
     parse_arguments,
@@ -108,6 +109,13 @@ class RunDriver:
         self._tools = (*executor.definitions(), *builtin)
         self.cancelled_by: str | None = None
         """Set by `Runtime.cancel` before it cancels the driving task."""
+        settings = agent.model_policy.settings
+        if state.model_settings:  # the prompt version's settings win over the agent's
+            known = {
+                k: v for k, v in state.model_settings.items() if k in ModelSettings.model_fields
+            }
+            settings = settings.model_copy(update=known)
+        self._settings = settings
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -194,11 +202,10 @@ class RunDriver:
         return reason
 
     async def _call_model(self) -> ModelResponse | None:
-        policy = self.agent.model_policy
         request = ModelRequest(
             messages=tuple(self.state.messages),
             tools=self._tools,
-            settings=policy.settings,
+            settings=self._settings,
         )
         attempt = 0
         while True:

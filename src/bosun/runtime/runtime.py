@@ -13,12 +13,14 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
+from structlog.contextvars import bound_contextvars
+
 from bosun.config import Settings, load_settings
 from bosun.data.store import AuditEvent, NewRun, Store, WriteOp
 from bosun.data.writer import JournalWriter
 from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, RunStateConflict, UserError
 from bosun.models.base import ToolCall, Trust, Usage
-from bosun.runtime.agent import Agent
+from bosun.runtime.agent import Agent, ResolvedInstructions
 from bosun.runtime.budget import SpendGuard
 from bosun.runtime.driver import RunDriver
 from bosun.runtime.journal import record
@@ -259,11 +261,17 @@ class Runtime:
         scopes = sorted(agent.scopes if grants == "agent" else set(grants))
         run_id = new_run_id()
         now = time.time()
+        resolved = None
+        if agent.instructions is not None and not isinstance(agent.instructions, str):
+            # A prompt registry reads its store: off the event loop.
+            resolved = await asyncio.to_thread(
+                agent.instructions.resolve, key=conversation or run_id
+            )
         if self.privacy is None:
-            payload = self._started_payload(agent, run_id, input, conversation)
+            payload = self._started_payload(agent, run_id, input, conversation, resolved)
         else:  # PII detection is CPU work: hundreds of KB must not stall the event loop
             payload = await asyncio.to_thread(
-                self._started_payload, agent, run_id, input, conversation
+                self._started_payload, agent, run_id, input, conversation, resolved
             )
         text: str = payload["input"]
         payload.update(principal=principal, grants=scopes)
@@ -293,7 +301,12 @@ class Runtime:
         return state
 
     def _started_payload(
-        self, agent: Agent, run_id: str, input: Input, conversation: str | None
+        self,
+        agent: Agent,
+        run_id: str,
+        input: Input,
+        conversation: str | None,
+        resolved: ResolvedInstructions | None,
     ) -> dict[str, Any]:
         """The run_started entry: labelled parts, PII masked, the spotlight boundary."""
         parts = [Content(text=input)] if isinstance(input, str) else list(input)
@@ -312,8 +325,7 @@ class Runtime:
         untrusted = any(p.trust is Trust.UNTRUSTED for p in parts)
         instructions = agent.instructions
         prompt = None
-        if instructions is not None and not isinstance(instructions, str):
-            resolved = instructions.resolve(key=conversation or run_id)
+        if resolved is not None:
             instructions, prompt = resolved.text, dict(resolved.source)
         payload: dict[str, Any] = {
             "input": "\n\n".join(p.text for p in parts),
@@ -323,6 +335,8 @@ class Runtime:
         }
         if prompt is not None:
             payload["prompt"] = prompt
+        if resolved is not None and resolved.model_settings:
+            payload["model_settings"] = dict(resolved.model_settings)
         if conversation is not None:
             payload["conversation"] = conversation
         if not isinstance(input, str):
@@ -370,7 +384,10 @@ class Runtime:
             spend=self.spend,
         )
         self._drivers[run_id] = driver
-        return await driver.drive()
+        # Log lines written while the run is driven, by any logger, carry its id (and, with
+        # bosun.spine.logs configured, its trace id).
+        with bound_contextvars(run_id=run_id):
+            return await driver.drive()
 
     def _forget(self, run_id: str, task: asyncio.Task[RunState]) -> None:
         if self._active.get(run_id) is task:

@@ -150,6 +150,8 @@ class RunState:
     error: str | None = None
     principal: str | None = None
     tenant: str | None = None
+    model_settings: dict[str, Any] = field(default_factory=dict)
+    """Model settings the run's prompt version sets (over the agent's)."""
     grants: frozenset[str] = frozenset()
     recent_calls: list[tuple[str, str]] = field(default_factory=list)
     budget_base: BudgetBase = field(default_factory=lambda: BudgetBase())
@@ -179,6 +181,7 @@ class RunState:
         self.objective = p["input"]
         self.principal = p.get("principal")
         self.tenant = p.get("tenant")
+        self.model_settings = p.get("model_settings") or {}
         self.grants = frozenset(p.get("grants", ()))
         self.boundary = p.get("boundary") or self.run_id[-8:]
         for flagged in (p.get("gateway") or {}).get("screening", ()):

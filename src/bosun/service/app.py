@@ -146,7 +146,7 @@ def create_app(
         version="1",
         summary="Run AI agents in production: submit runs, follow them, decide for them.",
         lifespan=lifespan,
-        responses=problem_responses(401, 403, 429),
+        responses=problem_responses(401, 403, 422, 429),
     )
     app.state.bosun = service
     install_problem_handlers(app)
@@ -307,6 +307,12 @@ async def cancel_run(service: Svc, run_id: str, who: Caller, response: Response)
     return await service.run_out(who, run_id)
 
 
+async def _readable_run(service: Svc, run_id: str, who: Caller) -> str:
+    """The run id, once the caller may read the run: 404 before any response starts."""
+    await service.gateway.run_row(who, run_id)
+    return run_id
+
+
 @router.get(
     "/v1/runs/{run_id}/events",
     response_class=EventSourceResponse,
@@ -315,7 +321,7 @@ async def cancel_run(service: Svc, run_id: str, who: Caller, response: Response)
 )
 async def run_events(
     service: Svc,
-    run_id: str,
+    run_id: Annotated[str, Depends(_readable_run)],
     who: Caller,
     request: Request,
     last_event_id: Annotated[
@@ -326,7 +332,6 @@ async def run_events(
     step without its payload), then a final ``run`` event with the run as
     ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person."""
     after = int(last_event_id) if last_event_id is not None else -1
-    await service.gateway.journal(who, run_id, after=after)  # 404 before the stream starts
     while not await request.is_disconnected():
         steps = await asyncio.to_thread(service.gateway.runtime.store.journal, run_id, after=after)
         for step in steps:

@@ -55,7 +55,14 @@ def _worker(runtime: Runtime, settings: Settings) -> Worker:
         from bosun.service.webhooks import WebhookDispatcher
 
         webhooks = WebhookDispatcher(runtime.store, settings.service.webhooks)
-    return Worker(runtime, settings=settings.service, webhooks=webhooks)
+    tracer = None
+    if settings.otlp_endpoint:
+        from bosun.spine.trace_export import TraceExporter
+
+        tracer = TraceExporter.otlp(
+            runtime.store, endpoint=settings.otlp_endpoint, headers=settings.otlp_headers
+        )
+    return Worker(runtime, settings=settings.service, webhooks=webhooks, tracer=tracer)
 
 
 def serve(
@@ -127,6 +134,8 @@ async def _work(w: Worker, runtime: Runtime) -> None:
     finally:
         if w.webhooks is not None:
             await w.webhooks.aclose()
+        if w.tracer is not None:
+            w.tracer.shutdown()
         await runtime.aclose()
         runtime.store.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from bosun.data.store import RunRow, StepRow
 from bosun.gateway.gateway import Approval, GatewayResult
@@ -55,7 +55,8 @@ class InputPart(BaseModel):
     """``untrusted``: content from a third party (an email, a web page): screened and
     spotlighted, and side effects in its run need grounding or approval. Clients cannot
     label content ``trusted``."""
-    source: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "input"
+    source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@/-]{1,64}$")] = "input"
+    """Where the text came from (``email``, ``web:example.com``, ...)."""
 
 
 class RunCreate(BaseModel):
@@ -268,6 +269,12 @@ class FeedbackIn(BaseModel):
     correction: Annotated[str, StringConstraints(max_length=100_000)] | None = None
     """What the answer should have been."""
     comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> FeedbackIn:
+        if self.rating is None and not self.correction and not self.comment:
+            raise ValueError("feedback needs a rating, a correction or a comment")
+        return self
 
 
 class FeedbackOut(BaseModel):

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from bosun.config import ServiceSettings
 from bosun.data.queue import Claim, RunQueue
@@ -34,10 +36,14 @@ from bosun.runtime.state import RunStatus
 
 if TYPE_CHECKING:
     from bosun.service.webhooks import WebhookDispatcher
+    from bosun.spine.trace_export import TraceExporter
 
 __all__ = ["Worker", "worker_id"]
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 APPROVAL_TIMEOUT = "system:approval-timeout"
 ESCALATION_TIMEOUT = "system:escalation-timeout"
@@ -58,6 +64,7 @@ class Worker:
         settings: ServiceSettings | None = None,
         owner: str | None = None,
         webhooks: WebhookDispatcher | None = None,
+        tracer: TraceExporter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.runtime = runtime
@@ -65,11 +72,13 @@ class Worker:
         self.owner = owner or worker_id()
         self.queue = RunQueue(runtime.store, clock=clock)
         self.webhooks = webhooks
+        self.tracer = tracer
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lost: set[str] = set()
         self._wake: asyncio.Event | None = None
         self._claiming = True
+        self._pool: ThreadPoolExecutor | None = None
         self.driven = 0
         """Runs this worker drove to a stop (finished, parked, cancelled)."""
 
@@ -95,7 +104,10 @@ class Worker:
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                await self.claim()
+                try:
+                    await self.claim()
+                except Exception:  # the store blinked: keep driving what we hold, look again
+                    logger.exception("worker %s: claim failed", self.owner)
                 woken = asyncio.create_task(self._wake.wait())
                 await asyncio.wait(
                     {woken, stopping},
@@ -110,6 +122,9 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
 
     async def _every(self, period: float, job: Callable[[], Awaitable[object]]) -> None:
         while True:
@@ -124,7 +139,7 @@ class Worker:
         free = self.settings.concurrency - len(self._tasks)
         if not self._claiming or free <= 0:
             return []
-        claims = await asyncio.to_thread(
+        claims = await self._queue(
             self.queue.claim,
             self.owner,
             limit=free,
@@ -132,7 +147,11 @@ class Worker:
             agents=set(self.runtime.agents),
             agent_limits=self.settings.agent_concurrency or None,
         )
+        # A run can come back to the worker already driving it, when a late heartbeat let its
+        # lease lapse: the claim renewed the lease; one driver is enough.
+        claims = [c for c in claims if c.run_id not in self._tasks]
         for claim in claims:
+            self._lost.discard(claim.run_id)  # a heartbeat racing an earlier release
             self._tasks[claim.run_id] = asyncio.create_task(self._drive(claim))
         return claims
 
@@ -153,6 +172,8 @@ class Worker:
             else:
                 await self.runtime.resume(run_id)
             self.driven += 1
+            if self.tracer is not None:  # the spans the run has finished, once each
+                await self.tracer.export_async(run_id)
         except JournalConflict:  # another worker writes this run now
             logger.warning("worker %s lost run %s to another writer", self.owner, run_id)
             self._lost.add(run_id)
@@ -161,31 +182,48 @@ class Worker:
         except Exception:  # the store failed, or a bug: the run goes back to the queue
             logger.exception("worker %s: driving run %s failed", self.owner, run_id)
         finally:
-            del self._tasks[run_id]
-            if run_id in self._lost:
-                self._lost.discard(run_id)  # the lease is someone else's: leave it
-            else:
-                await asyncio.shield(self._release(run_id))
-            if self._wake is not None:
-                self._wake.set()
+            try:
+                if run_id in self._lost:
+                    self._lost.discard(run_id)  # the lease is someone else's: leave it
+                else:
+                    await asyncio.shield(self._release(run_id))
+            finally:
+                # Only now: shutdown waits for the tasks in flight, releases included.
+                del self._tasks[run_id]
+                if self._wake is not None:
+                    self._wake.set()
+
+    async def _queue(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a queue operation on the worker's own threads: sync tools and store reads fill
+        the default pool, and a heartbeat queued behind them would let the leases lapse."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bosun-lease")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(call, *args, **kwargs))
 
     async def _release(self, run_id: str) -> None:
         with contextlib.suppress(Exception):  # an unreleased lease expires on its own
-            await asyncio.to_thread(self.queue.release, self.owner, run_id)
+            await self._queue(self.queue.release, self.owner, run_id)
 
     async def heartbeat(self) -> None:
         """Renew leases; stop runs whose lease was lost; cancel runs someone cancelled."""
         if not self._tasks:
             return
-        beat = await asyncio.to_thread(
-            self.queue.heartbeat, self.owner, set(self._tasks), lease_s=self.settings.lease_s
+        held = dict(self._tasks)
+        beat = await self._queue(
+            self.queue.heartbeat, self.owner, set(held), lease_s=self.settings.lease_s
         )
-        for run_id in beat.lost:
+
+        def still_driving(run_id: str) -> bool:
+            # A run whose task ended meanwhile (its lease released) reads as lost: leave it.
+            return self._tasks.get(run_id) is held[run_id]
+
+        for run_id in filter(still_driving, beat.lost):
             logger.warning("worker %s lost the lease on run %s", self.owner, run_id)
             self._lost.add(run_id)
             await self.runtime.abandon(run_id)
         for run_id, by in beat.cancels.items():
-            if run_id in self._tasks:
+            if still_driving(run_id):
                 await self.runtime.cancel(run_id, by=by)
 
     async def shutdown(self) -> None:
@@ -208,13 +246,13 @@ class Worker:
         s = self.settings
         now = self._clock()
         if s.approval_timeout_s is not None:
-            for run_id in await asyncio.to_thread(
+            for run_id in await self._queue(
                 self.queue.parked_since, "waiting_approval", now - s.approval_timeout_s
             ):
                 await self._on_deadline(run_id, "approval", s.on_approval_timeout)
         if s.escalation_timeout_s is not None:
             for status in ("escalated", "waiting_human"):
-                for run_id in await asyncio.to_thread(
+                for run_id in await self._queue(
                     self.queue.parked_since, status, now - s.escalation_timeout_s
                 ):
                     await self._on_deadline(run_id, "escalation", s.on_escalation_timeout)
@@ -224,7 +262,7 @@ class Worker:
 
     async def _on_deadline(self, run_id: str, what: str, policy: str) -> None:
         # Take the run's lease for the decision, so two workers sweeping at once act once.
-        taken = await asyncio.to_thread(
+        taken = await self._queue(
             self.queue.claim_run, run_id, self.owner, lease_s=self.settings.lease_s
         )
         if not taken:

@@ -1,0 +1,31 @@
+"""The reference agent: a support inbox turned into tickets, end to end, on bosun's public API.
+
+```
+inbox/*.eml -> email_input -> Gateway (screening, grants) -> Runtime (PII vault, journal)
+            -> agent (prompt.md, tools.py, critic, taint policy; the scripted policy model
+               or a real one) -> helpdesk.py (tickets, notes, drafts; replies and refunds
+               once a person approves)
+```
+
+Modules: `helpdesk` (the example's own SQLite CRM and `seed`), `tools` (the agent's tools),
+`email_input` (``.eml`` to run input), `triage` + `policy` + `replies` (the scripted policy
+model), `agent` (`build_agent`), `inbox_run` (`process_inbox`). Data: ``inbox/`` (the sample
+emails and their MANIFEST.yaml), ``golden.yaml`` (the evaluation dataset), ``prompt.md``.
+"""
+
+from examples.support_desk.agent import build_agent
+from examples.support_desk.email_input import InboundEmail, MalformedEmail, load_inbox, read_email
+from examples.support_desk.helpdesk import Helpdesk, seed
+from examples.support_desk.policy import MODEL_NAME, scripted_policy_model
+
+__all__ = [
+    "MODEL_NAME",
+    "Helpdesk",
+    "InboundEmail",
+    "MalformedEmail",
+    "build_agent",
+    "load_inbox",
+    "read_email",
+    "scripted_policy_model",
+    "seed",
+]

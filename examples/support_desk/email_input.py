@@ -1,0 +1,180 @@
+"""A ``.eml`` file (RFC 5322) as run input: a trusted instruction and the untrusted message.
+
+```
+raw bytes -> bosun.gateway.email.parse_email (stdlib email, policy.default; HTML-only mail
+             rendered with html.parser, text hidden from the reader dropped and reported;
+             attachments listed by name, type and size, text attachments' first 2 KB)
+          -> InboundEmail -> [Content(instruction, USER),
+                              Content(headers + body + attachments, UNTRUSTED, "email")]
+```
+
+The parsing is bosun's own (`bosun.gateway.email`, the same code behind ``POST /v1/inbox``),
+so a message gives the agent the same text whether it came from a directory or over HTTP.
+This module adds what the support desk needs on top:
+
+* **The reply address in the instruction.** The sender's address (the From header's
+  addr-spec, checked) is named in the operator's instruction, so a reply to the sender is
+  grounded for ``send_reply``'s ``outbound=["to"]``, while an address that only the body
+  mentions is not. The display name and everything else stay in the untrusted part.
+* **A size cap.** A body over `MAX_BODY_CHARS` keeps its head and tail (a pasted log's error
+  is usually at the end) with a marker saying how much was left out.
+* **Robustness.** A message that cannot be read raises `MalformedEmail` with the file, the
+  reason and the raw bytes; a multipart message whose text the parser cannot find (a broken
+  boundary) falls back to the raw body text; NUL and other control characters are removed,
+  and CRLF line endings become LF.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import bosun
+from bosun.gateway.email import ParsedEmail, parse_email
+
+__all__ = [
+    "MAX_BODY_CHARS",
+    "InboundEmail",
+    "MalformedEmail",
+    "instruction_for",
+    "load_inbox",
+    "read_email",
+]
+
+MAX_BODY_CHARS = 30_000
+"""Body characters the agent reads; a longer body keeps its head and tail."""
+
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_NEWLINE = re.compile(r"\r\n?")
+
+
+class MalformedEmail(Exception):
+    """A message that cannot be turned into run input. Nothing is lost: `raw` holds it."""
+
+    def __init__(self, reason: str, *, path: Path | None, raw: bytes) -> None:
+        where = f"{path}: " if path is not None else ""
+        super().__init__(f"{where}{reason}")
+        self.reason = reason
+        """What is wrong with it."""
+        self.path = path
+        """The file it came from, if any."""
+        self.raw = raw
+        """The message as received."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundEmail:
+    """One message, parsed and ready to run."""
+
+    parsed: ParsedEmail
+    """Headers, body text, attachments, parser notes."""
+    sender: str | None
+    """The From address if it is a well-formed address, else None (no reply possible)."""
+    path: Path | None = None
+    """The ``.eml`` file, when read from a directory."""
+    omitted_chars: int = 0
+    """Body characters left out by the size cap."""
+
+    @property
+    def message_id(self) -> str | None:
+        """The Message-ID header."""
+        return self.parsed.headers.get("Message-ID")
+
+    @property
+    def name(self) -> str:
+        """The file's name without ``.eml``, or the Message-ID."""
+        return self.path.stem if self.path is not None else (self.message_id or "message")
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """Derived from the Message-ID as ``POST /v1/inbox`` derives it: a message delivered
+        twice is one run."""
+        if not self.message_id:
+            return None
+        return "email:" + hashlib.sha256(self.message_id.encode()).hexdigest()[:40]
+
+    def parts(self) -> list[bosun.Content]:
+        """The run's input: the operator's instruction, then the message (untrusted)."""
+        # Line endings as the model expects them: mail on the wire uses CRLF.
+        text = _NEWLINE.sub("\n", self.parsed.render())
+        return [
+            bosun.Content(text=instruction_for(self.sender)),
+            bosun.Content(text=text, trust=bosun.Trust.UNTRUSTED, source="email"),
+        ]
+
+
+def instruction_for(sender: str | None) -> str:
+    """The trusted instruction for a message from `sender` (worded so that bosun's injection
+    screen, which also reads trusted parts, finds nothing in it)."""
+    if sender is None:
+        return (
+            "New support email with no readable sender address. Triage it and file it in the "
+            "helpdesk; no reply is possible."
+        )
+    return (
+        f"New support email from {sender}. Triage it and file it in the helpdesk; replies go "
+        f"to {sender}."
+    )
+
+
+def read_email(
+    raw: bytes, *, path: Path | None = None, max_body_chars: int = MAX_BODY_CHARS
+) -> InboundEmail:
+    """Parse one message; `MalformedEmail` says why when it cannot be."""
+    try:
+        parsed = parse_email(raw)
+    except bosun.errors.InvalidInput as exc:
+        raise MalformedEmail(str(exc), path=path, raw=raw) from exc
+    except Exception as exc:  # the stdlib parser fails on some broken headers (IndexError...)
+        raise MalformedEmail(
+            f"the message could not be parsed ({type(exc).__name__}: {exc})", path=path, raw=raw
+        ) from exc
+    body = parsed.body
+    if not body.strip() and "no text body" in parsed.notes and not parsed.attachments:
+        body = _raw_body(raw)
+    body = _CONTROL.sub("", body)
+    omitted = max(len(body) - max_body_chars, 0)
+    if omitted:
+        head = max_body_chars * 3 // 4
+        tail = max_body_chars - head
+        body = (
+            f"{body[:head]}\n\n[... {omitted:,} characters of the body left out ...]\n\n"
+            f"{body[-tail:]}"
+        )
+    if body != parsed.body:
+        parsed = dataclasses.replace(parsed, body=body)
+    return InboundEmail(
+        parsed=parsed, sender=_sender(parsed.sender), path=path, omitted_chars=omitted
+    )
+
+
+def load_inbox(directory: str | Path) -> tuple[list[InboundEmail], list[MalformedEmail]]:
+    """Every ``*.eml`` in `directory`, sorted by name: the messages read, and those that
+    could not be (each with its file and raw bytes)."""
+    read: list[InboundEmail] = []
+    failed: list[MalformedEmail] = []
+    for path in sorted(Path(directory).glob("*.eml")):
+        try:
+            read.append(read_email(path.read_bytes(), path=path))
+        except MalformedEmail as exc:
+            failed.append(exc)
+    return read, failed
+
+
+def _sender(from_header: str) -> str | None:
+    for _, address in email.utils.getaddresses([from_header]):
+        if _ADDRESS.match(address):
+            return address
+    return None
+
+
+def _raw_body(raw: bytes) -> str:
+    """The text after the header block, for a message whose structure is broken."""
+    parts = _HEADER_END.split(raw, maxsplit=1)
+    return parts[1].decode("utf-8", "replace") if len(parts) == 2 else ""
