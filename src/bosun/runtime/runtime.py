@@ -427,7 +427,10 @@ class Runtime:
             audit="approval",
             approver=decided_by,
         )
-        return await self.resume(run_id) if resume else RunResult.of(state)
+        if not resume:
+            state.status = RunStatus.QUEUED
+            return RunResult.of(state)
+        return await self.resume(run_id)
 
     async def hand_back(self, run_id: str, note: str, *, by: str, resume: bool = True) -> RunResult:
         """Give a run waiting for a person back to the agent, then resume it here, or with
@@ -455,7 +458,10 @@ class Runtime:
             approver=by,
             extra={"handoff": None, "assignee": None},
         )
-        return await self.resume(run_id) if resume else RunResult.of(state)
+        if not resume:
+            state.status = RunStatus.QUEUED
+            return RunResult.of(state)
+        return await self.resume(run_id)
 
     async def cancel(self, run_id: str, *, by: str) -> RunResult:
         """Stop a run for good. A run being driven here is interrupted at its next await."""
@@ -555,6 +561,8 @@ class Runtime:
         state = RunState(run_id=run_id, agent=row.agent)
         for step in journal:
             state.apply(Entry(step.seq, step.kind, json.loads(step.payload)))
+        if row.status == RunStatus.QUEUED.value and state.status is RunStatus.RUNNING:
+            state.status = RunStatus.QUEUED  # the fold cannot tell waiting for a worker
         return state
 
     async def _append(

@@ -34,7 +34,9 @@ class _StoreCollector(Collector):
             runs.add_metric([status.value], counts.get(status.value, 0))
         yield runs
         yield GaugeMetricFamily(
-            "bosun_queue_depth", "Runs queued and not yet claimed", value=self.queue.depth()
+            "bosun_queue_depth",
+            "Runs a worker could claim now (queued, or leases expired)",
+            value=self.queue.depth(),
         )
         yield GaugeMetricFamily(
             "bosun_approvals_pending",
