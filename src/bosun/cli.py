@@ -21,7 +21,7 @@ from bosun.errors import BosunError
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.service.commands import keys_app, serve, worker
-from bosun.spine.commands import alerts, costs
+from bosun.spine.commands import alerts, costs, online, shadow
 from bosun.spine.drift_commands import drift_command
 from bosun.spine.logs import configure_logging
 from bosun.spine.prompt_commands import eval_command, prompts_app
@@ -37,6 +37,8 @@ app.command()(serve)
 app.command()(worker)
 app.command()(costs)
 app.command()(alerts)
+app.command()(online)
+app.command()(shadow)
 app.command("drift")(drift_command)
 app.add_typer(prompts_app, name="prompts")
 app.command("eval")(eval_command)

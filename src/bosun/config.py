@@ -24,6 +24,7 @@ from bosun.errors import ConfigError
 
 __all__ = [
     "CostSettings",
+    "OnlineSettings",
     "ServiceSettings",
     "Settings",
     "WebhookSubscription",
@@ -132,6 +133,24 @@ class CostSettings(BaseModel):
         return bool(self.per_run_usd or self.per_agent_day_usd or self.per_tenant_day_usd)
 
 
+class OnlineSettings(BaseModel):
+    """Online evaluation of live runs by workers (``[online]``, ``BOSUN_ONLINE__*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    """Record each finished run's implicit signals (rejected or edited approvals, refused
+    writes, escalations) per prompt version."""
+    sample_rate: float = Field(default=0.0, ge=0, le=1)
+    """Share of finished runs the judges score."""
+    judge_model: str | None = None
+    """The judges' model, e.g. ``openai:gpt-4.1-mini``."""
+    rubrics: dict[str, str] = Field(default_factory=dict)
+    """Judge rubrics by name."""
+    shadow: bool = True
+    """Shadow finished runs of agents whose prompt label has a shadow version."""
+
+
 class Settings(BaseSettings):
     """bosun's configuration. Construct with `load_settings()` to get readable errors."""
 
@@ -153,6 +172,8 @@ class Settings(BaseSettings):
     """The REST service and its workers."""
     cost: CostSettings = Field(default_factory=CostSettings)
     """Spend caps and their alerts."""
+    online: OnlineSettings = Field(default_factory=OnlineSettings)
+    """Online evaluation and shadow runs."""
     otlp_endpoint: str | None = None
     """Export each run's trace over OTLP/HTTP here (e.g. ``http://collector:4318/v1/traces``)
     when workers stop driving it; None exports nothing."""

@@ -508,3 +508,42 @@ async def test_a_failed_claim_does_not_stop_the_worker(store: Store) -> None:
             await until(terminal(store, [run_id]))
         assert failures == [1]
         assert status(store, run_id) == "completed"
+
+
+async def test_background_jobs_run_each_sweep_and_one_failing_stops_none(store: Store) -> None:
+    ran: list[str] = []
+
+    async def broken() -> None:
+        ran.append("broken")
+        raise RuntimeError("the judge is down")
+
+    async def fine() -> None:
+        ran.append("fine")
+
+    async with Runtime(store=store, agents=[make_agent(World())]) as rt:
+        worker = Worker(rt, settings=service(), background=[broken, fine])
+        await worker.sweep()
+        await worker.sweep()
+    assert ran == ["broken", "fine", "broken", "fine"]
+
+
+async def test_the_service_settings_build_the_background_jobs(store: Store) -> None:
+    from bosun.config import load_settings
+    from bosun.service.commands import background_jobs
+    from bosun.spine.prompts import PromptRef, PromptRegistry, PromptSource
+
+    registry = PromptRegistry(store)
+    registry.create("desk", "1.0.0", "Be careful.", by="pat")
+    versioned = Agent(
+        name="versioned",
+        instructions=PromptSource(registry, PromptRef("desk")),
+        model=ScriptedModel([reply("ok")]),
+    )
+    async with Runtime(store=store, agents=[make_agent(World()), versioned]) as rt:
+        jobs = background_jobs(rt, load_settings())
+        assert [j.__qualname__ for j in jobs] == [
+            "OnlineEvaluator.score_due",
+            "ShadowRunner.shadow_due",
+        ]
+        none = background_jobs(rt, load_settings(online={"enabled": False, "shadow": False}))
+        assert none == []

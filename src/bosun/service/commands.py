@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
@@ -62,7 +63,55 @@ def _worker(runtime: Runtime, settings: Settings) -> Worker:
         tracer = TraceExporter.otlp(
             runtime.store, endpoint=settings.otlp_endpoint, headers=settings.otlp_headers
         )
-    return Worker(runtime, settings=settings.service, webhooks=webhooks, tracer=tracer)
+    return Worker(
+        runtime,
+        settings=settings.service,
+        webhooks=webhooks,
+        tracer=tracer,
+        background=background_jobs(runtime, settings),
+    )
+
+
+def background_jobs(runtime: Runtime, settings: Settings) -> list[Callable[[], Awaitable[object]]]:
+    """Online evaluation and shadow runs, as the settings ask."""
+    jobs: list[Callable[[], Awaitable[object]]] = []
+    online = settings.online
+    if online.enabled:
+        from bosun.spine.eval_dataset import Judge
+        from bosun.spine.online import OnlineEvaluator
+
+        judges = [Judge(rubric=text, name=name) for name, text in online.rubrics.items()]
+        judge_model = None
+        if judges:
+            if online.judge_model is None:
+                raise typer.BadParameter("online.rubrics need online.judge_model")
+            from bosun.models import infer_model
+
+            judge_model = infer_model(online.judge_model)
+        evaluator = OnlineEvaluator(
+            runtime.store,
+            judges=judges,
+            judge_model=judge_model,
+            sample_rate=online.sample_rate if judges else 0.0,
+            agents=list(runtime.agents),
+        )
+        jobs.append(evaluator.score_due)
+    if online.shadow:
+        from bosun.spine.prompts import PromptSource
+        from bosun.spine.shadow import ShadowRunner
+
+        for agent in runtime.agents.values():
+            if isinstance(agent.instructions, PromptSource):
+                source = agent.instructions
+                runner = ShadowRunner(
+                    runtime.store,
+                    source.registry,
+                    agent,
+                    prompt=source.ref.name,
+                    label=source.ref.label,
+                )
+                jobs.append(runner.shadow_due)
+    return jobs
 
 
 def serve(

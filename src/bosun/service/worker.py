@@ -24,7 +24,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -65,14 +65,18 @@ class Worker:
         owner: str | None = None,
         webhooks: WebhookDispatcher | None = None,
         tracer: TraceExporter | None = None,
+        background: Sequence[Callable[[], Awaitable[object]]] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`background` jobs run at every sweep after the deadlines and webhooks (online
+        evaluation, shadow runs): off every run's path, one failing never stops the rest."""
         self.runtime = runtime
         self.settings = settings or runtime.settings.service
         self.owner = owner or worker_id()
         self.queue = RunQueue(runtime.store, clock=clock)
         self.webhooks = webhooks
         self.tracer = tracer
+        self.background = tuple(background)
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lost: set[str] = set()
@@ -259,6 +263,11 @@ class Worker:
         if self.webhooks is not None:
             await self.webhooks.enqueue_due()
             await self.webhooks.deliver_due()
+        for job in self.background:
+            try:
+                await job()
+            except Exception:
+                logger.exception("worker %s: background job %r failed", self.owner, job)
 
     async def _on_deadline(self, run_id: str, what: str, policy: str) -> None:
         # Take the run's lease for the decision, so two workers sweeping at once act once.

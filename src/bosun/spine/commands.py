@@ -1,4 +1,4 @@
-"""``bosun costs`` and ``bosun alerts``."""
+"""``bosun costs``, ``bosun alerts``, ``bosun online`` and ``bosun shadow``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bosun.data.store import Store
 from bosun.spine.alerts import list_alerts
 from bosun.spine.cost import spend_report
 
-__all__ = ["alerts", "costs"]
+__all__ = ["alerts", "costs", "online", "shadow"]
 
 console = Console()
 DbOption = Annotated[
@@ -75,3 +75,71 @@ def alerts(
         when = dt.datetime.fromtimestamp(row["created_at"], dt.UTC).strftime("%Y-%m-%d %H:%M")
         table.add_row(when, row["kind"], row["severity"], row["subject"], row["message"])
     console.print(table)
+
+
+def online(
+    prompt: Annotated[str | None, typer.Option(help="Only this prompt.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Online evaluation per prompt version: signal rates, judge scores, feedback."""
+    from bosun.spine.online import SIGNALS, aggregate
+
+    store = _store(db)
+    try:
+        rows = aggregate(store, prompt_name=prompt)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    judges = sorted({name for row in rows for name in row["judges"]})
+    table = Table("prompt", "version", "runs", *SIGNALS, *judges, "thumbs +/-", "corrections")
+    for row in rows:
+        table.add_row(
+            str(row["prompt_name"] or "-"),
+            str(row["prompt_version"] or "-"),
+            str(row["runs"]),
+            *(f"{row['signals'].get(s, 0):.1%}" for s in SIGNALS),
+            *(f"{row['judges'][j]:.2f}" if j in row["judges"] else "-" for j in judges),
+            f"{row['thumbs_up']}/{row['thumbs_down']}",
+            str(row["corrections"]),
+        )
+    console.print(table)
+
+
+def shadow(
+    prompt: Annotated[str, typer.Argument(help="The prompt whose shadow runs to report.")],
+    db: DbOption = None,
+) -> None:
+    """Where a shadow version's intended actions differ from production's."""
+    import sqlalchemy as sa
+
+    from bosun.data.schema import run_scores
+
+    store = _store(db)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(run_scores)
+                .where(run_scores.c.kind == "shadow", run_scores.c.prompt_name == prompt)
+                .order_by(run_scores.c.id.desc())
+                .limit(200)
+            ).all()
+    finally:
+        store.close()
+    table = Table("production run", "shadow version", "agreement", "only production", "only shadow")
+    for row in rows:
+        diff = json.loads(row.reason or "{}")
+        table.add_row(
+            row.run_id,
+            row.prompt_version or "-",
+            f"{row.value:.0%}",
+            ", ".join(tool for tool, _ in diff.get("only_production", [])) or "-",
+            ", ".join(tool for tool, _ in diff.get("only_shadow", [])) or "-",
+        )
+    console.print(table)
+    if rows:
+        mean = sum(r.value for r in rows) / len(rows)
+        differing = sum(r.value < 1 for r in rows)
+        console.print(f"{len(rows)} shadowed runs, mean agreement {mean:.0%}, {differing} differ")
