@@ -28,10 +28,8 @@ case must pass and the pass rate must reach `GateConfig.min_pass_rate`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, Protocol
 
 __all__ = ["GateConfig", "GateVerdict", "Outcome", "compare", "mcnemar_exact_p"]
@@ -125,8 +123,9 @@ def mcnemar_exact_p(regressions: int, improvements: int) -> float:
     n = regressions + improvements
     if n == 0 or regressions == 0:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(regressions, n + 1))
-    return min(1.0, float(Fraction(tail, 1 << n)))  # exact, and no float overflow for big n
+    from scipy.stats import binomtest  # imported here: scipy takes a second to import
+
+    return min(1.0, float(binomtest(regressions, n, 0.5, alternative="greater").pvalue))
 
 
 def compare(
