@@ -20,24 +20,11 @@ import tempfile
 import time
 from decimal import Decimal
 
-from overhead import agent
+from overhead import per_run
 
 from bosun import Runtime, Store
 from bosun.spine.cost import CostCaps, CostGuard
 from bosun.spine.metrics import RunMetrics
-
-BENCH = agent()
-
-
-async def median_ms(runtime: Runtime, runs: int) -> float:
-    a = BENCH
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = await runtime.run(a, "go")
-        times.append(time.perf_counter() - t0)
-        assert result.status.value == "completed", result
-    return statistics.median(times) * 1000
 
 
 async def main() -> None:
@@ -63,13 +50,10 @@ async def main() -> None:
         }
 
     results: dict[str, list[float]] = {name: [] for name in variants()}
-    async with Runtime(store=store) as warm:
-        for _ in range(30):
-            await warm.run(BENCH, "warm up")
     for _ in range(args.rounds):
         for name, options in variants().items():
             async with Runtime(store=store, **options) as rt:  # type: ignore[arg-type]
-                results[name].append(await median_ms(rt, args.runs))
+                results[name].append(await per_run(rt, args.runs))
     core = statistics.median(results["core"])
     print(f"per durable run on SQLite, median of {args.rounds} rounds x {args.runs} runs:")
     for name, values in results.items():

@@ -151,16 +151,7 @@ def prompts_create(
     """Create the prompt version(s) a YAML file defines."""
     with _registry(db) as registry:
         for item in read_prompt_file(file):
-            registry.create(
-                item.name,
-                item.version,
-                item.template,
-                variables=item.variables,
-                model_settings=item.model_settings,
-                changelog=item.changelog,
-                owner=item.owner,
-                by=_by(by),
-            )
+            registry.add(item, by=_by(by))
             console.print(f"created {item.label_text}")
 
 

@@ -242,6 +242,19 @@ class PromptRegistry:
         self._audit("prompt_created", by, name=name, version=version, digest=item.digest)
         return item
 
+    def add(self, item: PromptVersion, *, by: str | None = None) -> PromptVersion:
+        """`create` the version a prompt file defines (`read_prompt_file`)."""
+        return self.create(
+            item.name,
+            item.version,
+            item.template,
+            variables=item.variables,
+            model_settings=item.model_settings,
+            changelog=item.changelog,
+            owner=item.owner,
+            by=by,
+        )
+
     def get(self, name: str, version: str) -> PromptVersion:
         """One version; raises `PromptNotFound`."""
         cached = self._cache.get((name, version))
@@ -495,16 +508,7 @@ class PromptRegistry:
                     f"{item.name}@{latest}; give it a higher version"
                 )
         for item in plan:
-            self.create(
-                item.name,
-                item.version,
-                item.template,
-                variables=item.variables,
-                model_settings=item.model_settings,
-                changelog=item.changelog,
-                owner=item.owner,
-                by=by,
-            )
+            self.add(item, by=by)
         return SyncReport(tuple(i.label_text for i in plan), tuple(unchanged))
 
     # --- plumbing ---------------------------------------------------------------------------
