@@ -20,13 +20,14 @@ import asyncio
 import json
 from pathlib import Path
 
-import bosun
-from bosun.runtime.critic import Rule
-from examples.support_desk.helpdesk import Helpdesk, HelpdeskError, parse_ticket_ref, seed
+from examples.support_desk.helpdesk import Helpdesk, HelpdeskError, seed
 from examples.support_desk.policy import scripted_policy_model
 from examples.support_desk.tools import support_tools
 
-__all__ = ["PROMPT_PATH", "TAINT_POLICY", "build_agent", "high_value_rule", "support_desk"]
+import bosun
+from bosun.runtime.critic import Rule
+
+__all__ = ["PROMPT_PATH", "TAINT_POLICY", "build_agent", "high_value_rule"]
 
 PROMPT_PATH = Path(__file__).with_name("prompt.md")
 """The agent's instructions (moving to the prompt registry)."""
@@ -83,10 +84,8 @@ def high_value_rule(desk: Helpdesk) -> Rule:
 
 
 def _ticket_customer(desk: Helpdesk, ticket: str) -> dict[str, object] | None:
-    account = next(
-        (t["account_id"] for t in desk.rows("tickets") if t["id"] == parse_ticket_ref(ticket)),
-        None,
-    )
+    row = desk.ticket(ticket)
+    account = None if row is None else row["account_id"]
     return None if account is None else desk.customer(account_id=account)
 
 

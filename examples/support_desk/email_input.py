@@ -15,7 +15,9 @@ This module adds what the support desk needs on top:
 * **The reply address in the instruction.** The sender's address (the From header's
   addr-spec, checked) is named in the operator's instruction, so a reply to the sender is
   grounded for ``send_reply``'s ``outbound=["to"]``, while an address that only the body
-  mentions is not. The display name and everything else stay in the untrusted part.
+  mentions is not. The display name and everything else stay in the untrusted part. The From
+  header is the sender's to write, so this is a decision, not a proof: the desk answers
+  whoever wrote (the reply still waits for approval), and never anyone the body names.
 * **A size cap.** A body over `MAX_BODY_CHARS` keeps its head and tail (a pasted log's error
   is usually at the end) with a marker saying how much was left out.
 * **Robustness.** A message that cannot be read raises `MalformedEmail` with the file, the
@@ -168,7 +170,11 @@ def load_inbox(directory: str | Path) -> tuple[list[InboundEmail], list[Malforme
 
 
 def _sender(from_header: str) -> str | None:
-    for _, address in email.utils.getaddresses([from_header]):
+    try:
+        pairs = email.utils.getaddresses([from_header])
+    except (ValueError, IndexError):  # the header parser's failures on hostile input
+        return None
+    for _, address in pairs:
         if _ADDRESS.match(address):
             return address
     return None

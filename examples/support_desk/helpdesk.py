@@ -10,8 +10,9 @@ Writes that come from a tool call carry its idempotency key (``ctx.idempotency_k
 across crash replays) in a UNIQUE column: the same call replayed returns the first result
 instead of writing twice.
 
-Knowledge-base search uses SQLite FTS5 (bm25 ranking) when this Python's sqlite3 has it, and
-falls back to ``LIKE`` matching otherwise (`Helpdesk.fts5` says which).
+Knowledge-base search uses SQLite FTS5 (bm25 ranking, diacritics folded) when this Python's
+sqlite3 has it, and falls back to counting the query's words found in each article
+(``instr``) otherwise; `Helpdesk.fts5` says which.
 """
 
 from __future__ import annotations
@@ -110,9 +111,10 @@ _FTS = (
 )
 _WORD = re.compile(r"\w{2,}", re.UNICODE)
 _STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from has have how i in is it my of on or our "
-    "the this to was we what when where why with you your".split()
-)
+    ("a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "has",
+     "have", "how", "i", "in", "is", "it", "my", "of", "on", "or", "our", "the", "this", "to",
+     "was", "we", "what", "when", "where", "why", "with", "you", "your")
+)  # fmt: skip
 KB_URL = "https://help.example.com/kb/{article_id}"
 """Where customers read an article."""
 
@@ -209,6 +211,14 @@ class Helpdesk:
             ).fetchall()
         return [{"ticket_id": ticket_ref(r["id"]), **dict(r)} for r in rows]
 
+    def ticket(self, ref: str) -> dict[str, Any] | None:
+        """One ticket by its number (``T-1042``)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT * FROM tickets WHERE id = ?", (parse_ticket_ref(ref),)
+            ).fetchone()
+        return None if row is None else {"ticket_id": ticket_ref(row["id"]), **dict(row)}
+
     # --- knowledge base -----------------------------------------------------------------
 
     def search_kb(self, query: str, *, limit: int = 3) -> list[dict[str, Any]]:
@@ -261,7 +271,9 @@ class Helpdesk:
     ) -> dict[str, Any]:
         """Open a ticket; the same `key` again returns the first ticket."""
         with self._connect(write=True) as conn:
-            row = conn.execute("SELECT id FROM tickets WHERE idempotency_key = ?", (key,)).fetchone()
+            row = conn.execute(
+                "SELECT id FROM tickets WHERE idempotency_key = ?", (key,)
+            ).fetchone()
             if row is None:
                 cursor = conn.execute(
                     "INSERT INTO tickets (account_id, requester, category, priority, team, "
@@ -327,7 +339,9 @@ class Helpdesk:
                 (ticket_id, to, subject, body, _now(), key),
             )
             conn.execute("UPDATE tickets SET status = 'pending' WHERE id = ?", (ticket_id,))
-            sent = conn.execute("SELECT id FROM outbox WHERE idempotency_key = ?", (key,)).fetchone()
+            sent = conn.execute(
+                "SELECT id FROM outbox WHERE idempotency_key = ?", (key,)
+            ).fetchone()
         return {"message_id": f"M-{sent['id']}", "ticket_id": ticket_ref(ticket_id)}
 
     def refund(
@@ -417,14 +431,15 @@ def seed(path: str | Path) -> Helpdesk:
                     ),
                 )
         for number, ticket in enumerate(seed_data.PAST_TICKETS, start=1001):
-            account, requester, category, priority, team, status, date, summary = ticket
             conn.execute(
                 "INSERT INTO tickets (id, account_id, requester, category, priority, team, "
-                "status, summary, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (number, account, requester, category, priority, team, status, summary, date),
+                "status, created_at, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (number, *ticket),  # the columns in `PAST_TICKETS`' order
             )
         for article_id, title, lang, tags, body in seed_data.KB_ARTICLES:
-            conn.execute("INSERT INTO kb VALUES (?, ?, ?, ?, ?)", (article_id, title, lang, tags, body))
+            conn.execute(
+                "INSERT INTO kb VALUES (?, ?, ?, ?, ?)", (article_id, title, lang, tags, body)
+            )
             if desk.fts5:
                 conn.execute(
                     "INSERT INTO kb_fts (article_id, title, tags, body) VALUES (?, ?, ?, ?)",

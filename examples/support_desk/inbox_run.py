@@ -16,25 +16,27 @@ it as ``POST /v1/inbox`` derives it.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import bosun
-from bosun.gateway.auth import Principal, Roles
-from bosun.gateway.gateway import Gateway
 from examples.support_desk.email_input import InboundEmail, MalformedEmail
 from examples.support_desk.helpdesk import Helpdesk
+
+import bosun
+from bosun.gateway.auth import ApiKeys, Principal, Roles
+from bosun.gateway.gateway import Gateway
+from bosun.gateway.injection import InjectionScreen
+from bosun.tools.privacy import Privacy
 
 __all__ = [
     "EmailOutcome",
     "InboxReport",
     "helpdesk_summary",
     "inbox_principal",
-    "journal_kinds",
+    "pipeline",
     "process_inbox",
 ]
 
@@ -89,6 +91,20 @@ class InboxReport:
             return 0.0
         rank = min(max(round(quantile * len(values) + 0.5) - 1, 0), len(values) - 1)
         return values[rank] * 1000
+
+
+def pipeline(agent: bosun.Agent, *, store: bosun.Store, privacy: Privacy | None = None) -> Gateway:
+    """A gateway with bosun's injection screen (inputs, and untrusted tool output inside
+    the loop) around a runtime over `store`; `privacy` is a PII vault
+    (`bosun.gateway.vault.PiiVault`) or None. Close it with ``async with gateway.runtime``."""
+    screen = InjectionScreen()
+    runtime = bosun.Runtime(store=store, agents=[agent], privacy=privacy, screen=screen)
+    return Gateway(
+        runtime=runtime,
+        keys=ApiKeys(store, roles=Roles.builtin()),
+        agents={agent.name: agent},
+        screen=screen,
+    )
 
 
 def inbox_principal(agent: bosun.Agent, *, tenant: str = "support") -> Principal:
@@ -177,8 +193,3 @@ def helpdesk_summary(desk: Helpdesk) -> dict[str, Any]:
         "sent": len(desk.rows("outbox")),
         "refunds": len(desk.rows("refunds")),
     }
-
-
-def journal_kinds(store: bosun.Store, run_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """A run's journal as (kind, payload) pairs, for inspection."""
-    return [(step.kind, json.loads(step.payload)) for step in store.journal(run_id)]

@@ -29,11 +29,12 @@ from datetime import date, timedelta
 from email.utils import getaddresses
 from typing import Any
 
+from examples.support_desk.replies import compose
+from examples.support_desk.triage import TEAM, Email, Triage, read_block, triage
+
 from bosun import ModelRequest, ModelResponse
 from bosun.models import AssistantMessage, ToolMessage, UserMessage
 from bosun.testing import ScriptedModel, call, reply
-from examples.support_desk.replies import compose
-from examples.support_desk.triage import TEAM, Email, Triage, read_block, triage
 
 __all__ = ["MODEL_NAME", "REFUND_WINDOW", "decide", "scripted_policy_model"]
 
@@ -162,9 +163,9 @@ class _EmailPlan:
         self.sender = convo.sender
         self.triage: Triage = triage(self.email, sender=self.sender)
         lookup = convo.last("lookup_customer")
-        found = lookup is not None and lookup.ok and isinstance(lookup.data, dict)
+        data = lookup.data if lookup is not None and lookup.ok else None
         self.customer: dict[str, Any] | None = (
-            lookup.data if found and lookup is not None and lookup.data.get("found") else None
+            data if isinstance(data, dict) and data.get("found") else None
         )
 
     # The order of the checks is the order of the work.
@@ -192,16 +193,16 @@ class _EmailPlan:
         if ticket is None:
             return self._ask("the ticket could not be filed", self._failure("create_ticket"))
         history = convo.last("list_recent_tickets")
-        if history is not None and history.error_kind == "blocked_by_policy":
-            if not convo.called("add_note"):
-                return call(
-                    "add_note",
-                    {
-                        "ticket_id": ticket,
-                        "body": "The account's ticket history was withheld: bosun flagged it "
-                        "as a prompt injection. Check past tickets before acting on them.",
-                    },
-                )
+        withheld = history is not None and history.error_kind == "blocked_by_policy"
+        if withheld and not convo.called("add_note"):
+            return call(
+                "add_note",
+                {
+                    "ticket_id": ticket,
+                    "body": "The account's ticket history was withheld: bosun flagged it "
+                    "as a prompt injection. Check past tickets before acting on them.",
+                },
+            )
         reason = self._needs_person()
         refund = self._refund()
         reason = reason or refund.escalation
@@ -253,10 +254,11 @@ class _EmailPlan:
     def _resolved(self) -> ModelResponse:
         history = self.convo.last("list_recent_tickets")
         tickets = history.data if history is not None and history.ok else None
-        open_ticket = next(
-            (x["ticket_id"] for x in tickets or () if x.get("status") in ("open", "pending")),
-            None,
-        )
+        words = _words(self.email.subject)
+        candidates = [x for x in tickets or () if x.get("status") in ("open", "pending")]
+        # The open ticket the subject is about (most words in common), else the newest.
+        best = max(candidates, key=lambda x: len(words & _words(x["summary"])), default=None)
+        open_ticket = None if best is None else best["ticket_id"]
         if open_ticket is None:
             return reply("A thank-you note with no open ticket: nothing to do.")
         if not self.convo.called("add_note"):
@@ -304,10 +306,11 @@ class _EmailPlan:
         return response.model_copy(update={"text": f"Handing this to a person: {reason}."})
 
     def _summary(self) -> str:
+        """The subject and the body's first two sentences."""
         body = " ".join(self.email.body.split())
-        first = re.split(r"(?<=[.!?。])\s", body, maxsplit=1)[0]
+        opening = " ".join(re.split(r"(?<=[.!?。])\s*", body, maxsplit=2)[:2]).strip()
         subject = self.email.subject or "(no subject)"
-        return f"{subject}: {first}"[:240] if first else subject[:240].ljust(3, ".")
+        return f"{subject}: {opening}"[:240] if opening else subject[:240].ljust(3, ".")
 
     def _priority(self) -> str:
         t = self.triage
@@ -319,7 +322,7 @@ class _EmailPlan:
             return "low"
         return "normal"
 
-    def _needs_person(self) -> str | None:  # noqa: C901 - one reason per line, in order
+    def _needs_person(self) -> str | None:
         t, email, customer = self.triage, self.email, self.customer
         teams = {TEAM[c] for c in t.categories} - ({"billing"} if "refund" in t.intents else set())
         if self.sender is None:
@@ -394,6 +397,10 @@ class _EmailPlan:
         return names[0] if names else ""
 
 
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w{4,}", text.casefold())}
+
+
 def _article(category: str) -> str:
     words = category.replace("_", " ")
     return f"an {words}" if words[0] in "aeiou" else f"a {words}"
@@ -436,7 +443,7 @@ def _operator_request(convo: _Conversation) -> ModelResponse:
                 "ticket_id": ticket,
                 "to": customer["email"],
                 "subject": f"A message from support [{ticket}]",
-                "body": f"Hello {customer['name']},\n\n{message}\n\nBest regards,\nThe Support Team",
+                "body": f"Hello {customer['name']},\n\n{message}\n\nBest regards,\nSupport",
             },
         )
     if not sent.ok:

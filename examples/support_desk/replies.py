@@ -97,7 +97,11 @@ def compose(
     no_refund_reason: str | None,
 ) -> str:
     """A reply: greeting, the ticket, the refund (or why not), an article, a signature."""
-    lines = [_t("greeting", language, name=name), "", _t("filed", language, ticket=ticket, team=team)]
+    lines = [
+        _t("greeting", language, name=name),
+        "",
+        _t("filed", language, ticket=ticket, team=team),
+    ]
     if refund is not None:
         lines += ["", _t("refund", language, amount=refund[0], invoice=refund[1])]
     elif no_refund_reason is not None:

@@ -49,11 +49,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
+from examples.support_desk.helpdesk import Helpdesk, HelpdeskError
 from pydantic import Field
 
 import bosun
 from bosun.errors import ModelRetry
-from examples.support_desk.helpdesk import Helpdesk, HelpdeskError
 
 __all__ = ["CATEGORIES", "TEAMS", "Category", "Priority", "Team", "support_tools"]
 
@@ -171,7 +171,9 @@ def support_tools(desk: Helpdesk) -> list[bosun.Tool[..., Any]]:
             ticket_id: The ticket, e.g. T-1061.
             body: The note.
         """
-        return _helpdesk(lambda: desk.add_note(key=ctx.idempotency_key, ticket=ticket_id, body=body))
+        return _helpdesk(
+            lambda: desk.add_note(key=ctx.idempotency_key, ticket=ticket_id, body=body)
+        )
 
     @bosun.tool(
         scope="helpdesk:write",

@@ -224,9 +224,7 @@ def _pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(stem)}{tail}", re.IGNORECASE)
 
 
-_COMPILED: Final = {
-    intent: tuple(_pattern(k) for k in words) for intent, words in KEYWORDS.items()
-}
+_COMPILED: Final = {intent: tuple(_pattern(k) for k in words) for intent, words in KEYWORDS.items()}
 
 
 # --- triage -------------------------------------------------------------------------------------

@@ -15,17 +15,6 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import ValidationError
-
-import bosun
-from bosun.errors import ModelRetry
-from bosun.gateway.auth import ApiKeys, Roles
-from bosun.gateway.gateway import Gateway
-from bosun.gateway.injection import InjectionScreen
-from bosun.gateway.pii import PiiDetector
-from bosun.gateway.vault import PiiVault, VaultCipher
-from bosun.spine.eval_dataset import load_dataset
-from bosun.spine.evals import EvalOptions, Evaluator
 from examples.support_desk import (
     MODEL_NAME,
     Helpdesk,
@@ -37,7 +26,16 @@ from examples.support_desk import (
 )
 from examples.support_desk import agent as agent_module
 from examples.support_desk.email_input import InboundEmail
-from examples.support_desk.inbox_run import InboxReport, helpdesk_summary, process_inbox
+from examples.support_desk.inbox_run import InboxReport, helpdesk_summary, pipeline, process_inbox
+from pydantic import ValidationError
+
+import bosun
+from bosun.errors import ModelRetry
+from bosun.gateway.gateway import Gateway
+from bosun.gateway.pii import PiiDetector
+from bosun.gateway.vault import PiiVault, VaultCipher
+from bosun.spine.eval_dataset import load_dataset
+from bosun.spine.evals import EvalOptions, Evaluator
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_desk"
 INBOX = EXAMPLE / "inbox"
@@ -95,9 +93,10 @@ def test_special_messages_read_as_a_person_would_see_them(
     assert huge.omitted_chars > 150_000 and "characters of the body left out" in text
     assert "deadlock detected" in text  # the tail, where the error is, is kept
     assert "Hola," in inbox["html-01"].parsed.body  # multipart/alternative, HTML only
-    assert "API rate limits" in inbox["html-02"].parsed.body and "<i>" not in inbox[
-        "html-02"
-    ].parts()[1].text
+    assert (
+        "API rate limits" in inbox["html-02"].parsed.body
+        and "<i>" not in inbox["html-02"].parts()[1].text
+    )
     assert "(empty body)" in inbox["empty-01"].parts()[1].text
     pdf, png = inbox["attach-01"].parsed.attachments[0], inbox["attach-02"].parsed.attachments[0]
     assert (pdf.filename, pdf.content_type, pdf.text) == (
@@ -169,6 +168,14 @@ def test_seed_data_and_reads(desk: Helpdesk) -> None:
     assert t["search_kb"](query="how do I reset my password")[0]["article_id"] == "KB-105"
     assert t["search_kb"](query="api rate limit 429")[0]["article_id"] == "KB-110"
     assert t["search_kb"](query="the and of") == []
+    assert desk.ticket("T-1023") is not None and desk.ticket("T-1023")["status"] == "open"  # type: ignore[index]
+
+
+def test_knowledge_base_search_without_fts5_falls_back_to_word_matching(desk: Helpdesk) -> None:
+    desk.fts5 = False  # as on a Python whose sqlite3 was built without FTS5
+    assert desk.search_kb("how do I reset my password")[0]["article_id"] == "KB-105"
+    assert desk.search_kb("api rate limit 429")[0]["article_id"] == "KB-110"
+    assert desk.search_kb("zzzz qqqq") == []
 
 
 def test_writes_are_idempotent_by_the_calls_key(desk: Helpdesk) -> None:
@@ -227,15 +234,8 @@ async def world(store: bosun.Store, tmp_path: Path) -> AsyncIterator[Desk]:
 async def _world(store: bosun.Store, tmp_path: Path, *, privacy: PiiVault | None) -> Desk:
     helpdesk = seed(tmp_path / "helpdesk.db")
     agent = build_agent(helpdesk.path)
-    screen = InjectionScreen()
-    runtime = bosun.Runtime(store=store, agents=[agent], privacy=privacy, screen=screen)
-    gateway = Gateway(
-        runtime=runtime,
-        keys=ApiKeys(store, roles=Roles.builtin()),
-        agents={agent.name: agent},
-        screen=screen,
-    )
-    return Desk(gateway, runtime, agent, helpdesk, store)
+    gateway = pipeline(agent, store=store, privacy=privacy)
+    return Desk(gateway, gateway.runtime, agent, helpdesk, store)
 
 
 def journal(store: bosun.Store, run_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -282,8 +282,9 @@ async def test_the_whole_inbox_ends_as_the_manifest_says(
     assert summary["by_category"] == dict(wanted)
     # Nothing left the building: every reply and refund waits for a person.
     assert (summary["sent"], summary["refunds"]) == (0, 0)
+    # A draft for every email that got as far as a reply or a refund.
     assert summary["drafts"] == sum(
-        1 for o in report.outcomes if "send_reply" in o.waiting_for or "send_reply" in o.refused
+        1 for e in MANIFEST.values() if {"held", "refused", "invalid"} & set(e["expect"])
     )
     by_name = {o.name: o for o in report.outcomes}
     assert by_name["fr-01"].withheld == ("list_recent_tickets",)  # the poisoned history
@@ -354,7 +355,7 @@ async def test_an_approved_reply_is_sent_once_and_a_rejected_one_goes_to_a_perso
         (call,) = held.waiting_for
         assert json.loads(call.arguments)["to"] == "ana.keller@example.com"
         reasons = (await world.runtime.state(held.run_id)).approval_reasons
-        assert "untrusted content is in context (input:email)" in reasons[call.id]
+        assert "untrusted content is in context (input:email" in reasons[call.id]
         done = await world.runtime.decide(held.run_id, call.id, approved=True, decided_by="rita")
         assert done.status is bosun.RunStatus.COMPLETED and "reply sent to" in (done.output or "")
         await world.runtime.resume(held.run_id)  # nothing runs twice
@@ -414,9 +415,12 @@ async def test_replies_need_a_person_only_for_outside_content_or_high_value_cust
         assert vip.status is bosun.RunStatus.ESCALATED and vip.handoff is not None
         assert "ACC-1003 is a high-value customer" in vip.handoff.reason
         assert len(world.helpdesk.rows("outbox")) == 1
-        state = await world.runtime.state(vip.run_id)
-        models = {m.model for m in state.messages if isinstance(m, bosun.models.AssistantMessage)}
-        assert models <= {None} and world.agent.resolve_model().name == MODEL_NAME
+        models = {
+            p["response"]["model"]
+            for k, p in journal(world.store, vip.run_id)
+            if k == "model_response"
+        }
+        assert models == {MODEL_NAME}  # runs say which model decided: never mistaken for a real one
 
 
 # --- PII --------------------------------------------------------------------------------------
@@ -443,7 +447,8 @@ async def test_pii_from_mail_never_reaches_the_helpdesk_in_clear(
         for name in names:
             for value in MANIFEST[name]["expect"]["pii"]:
                 assert value not in stored, (name, value)
-        assert "<CARD_1>" in stored and "<PHONE_1>" in stored  # masked, not dropped
+        for placeholder in ("<CARD_1>", "<PHONE_1>", "<IBAN_1>"):
+            assert placeholder in stored  # masked, not dropped
         # A reply still reaches the real address: send_reply may receive EMAIL_ADDRESS.
         pii_01 = next(o for o in report.outcomes if o.name == "pii-01")
         call = (await desk.runtime.result(pii_01.run_id)).waiting_for[0]
