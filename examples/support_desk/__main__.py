@@ -14,12 +14,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from examples.support_desk import MODEL_NAME, build_agent, load_inbox, seed
-from examples.support_desk.inbox_run import InboxReport, helpdesk_summary, pipeline, process_inbox
-
 import bosun
 from bosun.gateway.pii import PiiDetector
 from bosun.gateway.vault import PiiVault, VaultCipher
+from examples.support_desk import MODEL_NAME, build_agent, load_inbox, seed
+from examples.support_desk.inbox_run import InboxReport, helpdesk_summary, pipeline, process_inbox
 
 INBOX = Path(__file__).with_name("inbox")
 

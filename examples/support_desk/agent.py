@@ -20,12 +20,11 @@ import asyncio
 import json
 from pathlib import Path
 
+import bosun
+from bosun.runtime.critic import Rule
 from examples.support_desk.helpdesk import Helpdesk, HelpdeskError, seed
 from examples.support_desk.policy import scripted_policy_model
 from examples.support_desk.tools import support_tools
-
-import bosun
-from bosun.runtime.critic import Rule
 
 __all__ = ["PROMPT_PATH", "TAINT_POLICY", "build_agent", "high_value_rule"]
 

@@ -8,9 +8,11 @@ raw bytes -> bosun.gateway.email.parse_email (stdlib email, policy.default; HTML
                               Content(headers + body + attachments, UNTRUSTED, "email")]
 ```
 
-The parsing is bosun's own (`bosun.gateway.email`, the same code behind ``POST /v1/inbox``),
-so a message gives the agent the same text whether it came from a directory or over HTTP.
-This module adds what the support desk needs on top:
+The parsing is bosun's own (`bosun.gateway.email`, the same code behind ``POST /v1/inbox``:
+body cap keeping head and tail, CRLF and control characters normalised, a broken MIME
+structure read as raw text, the sender's address checked), so a message gives the agent the
+same text whether it came from a directory or over HTTP. This module adds the desk's own
+instruction wording and the inbox bookkeeping:
 
 * **The reply address in the instruction.** The sender's address (the From header's
   addr-spec, checked) is named in the operator's instruction, so a reply to the sender is
@@ -18,25 +20,17 @@ This module adds what the support desk needs on top:
   mentions is not. The display name and everything else stay in the untrusted part. The From
   header is the sender's to write, so this is a decision, not a proof: the desk answers
   whoever wrote (the reply still waits for approval), and never anyone the body names.
-* **A size cap.** A body over `MAX_BODY_CHARS` keeps its head and tail (a pasted log's error
-  is usually at the end) with a marker saying how much was left out.
-* **Robustness.** A message that cannot be read raises `MalformedEmail` with the file, the
-  reason and the raw bytes; a multipart message whose text the parser cannot find (a broken
-  boundary) falls back to the raw body text; NUL and other control characters are removed,
-  and CRLF line endings become LF.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import email.utils
 import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import bosun
-from bosun.gateway.email import ParsedEmail, parse_email
+from bosun.gateway.email import MAX_BODY_CHARS, ParsedEmail, parse_email, sender_address
 
 __all__ = [
     "MAX_BODY_CHARS",
@@ -47,8 +41,6 @@ __all__ = [
     "read_email",
 ]
 
-MAX_BODY_CHARS = 30_000
-"""Body characters the agent reads; a longer body keeps its head and tail."""
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -103,11 +95,9 @@ class InboundEmail:
 
     def parts(self) -> list[bosun.Content]:
         """The run's input: the operator's instruction, then the message (untrusted)."""
-        # Line endings as the model expects them: mail on the wire uses CRLF.
-        text = _NEWLINE.sub("\n", self.parsed.render())
         return [
             bosun.Content(text=instruction_for(self.sender)),
-            bosun.Content(text=text, trust=bosun.Trust.UNTRUSTED, source="email"),
+            bosun.Content(text=self.parsed.render(), trust=bosun.Trust.UNTRUSTED, source="email"),
         ]
 
 
@@ -130,29 +120,14 @@ def read_email(
 ) -> InboundEmail:
     """Parse one message; `MalformedEmail` says why when it cannot be."""
     try:
-        parsed = parse_email(raw)
+        parsed = parse_email(raw, max_body_chars=max_body_chars)
     except bosun.errors.InvalidInput as exc:
         raise MalformedEmail(str(exc), path=path, raw=raw) from exc
-    except Exception as exc:  # the stdlib parser fails on some broken headers (IndexError...)
-        raise MalformedEmail(
-            f"the message could not be parsed ({type(exc).__name__}: {exc})", path=path, raw=raw
-        ) from exc
-    body = parsed.body
-    if not body.strip() and "no text body" in parsed.notes and not parsed.attachments:
-        body = _raw_body(raw)
-    body = _CONTROL.sub("", body)
-    omitted = max(len(body) - max_body_chars, 0)
-    if omitted:
-        head = max_body_chars * 3 // 4
-        tail = max_body_chars - head
-        body = (
-            f"{body[:head]}\n\n[... {omitted:,} characters of the body left out ...]\n\n"
-            f"{body[-tail:]}"
-        )
-    if body != parsed.body:
-        parsed = dataclasses.replace(parsed, body=body)
+    omitted = next(
+        (int(n.split()[0]) for n in parsed.notes if n.endswith("body characters left out")), 0
+    )
     return InboundEmail(
-        parsed=parsed, sender=_sender(parsed.sender), path=path, omitted_chars=omitted
+        parsed=parsed, sender=sender_address(parsed), path=path, omitted_chars=omitted
     )
 
 
@@ -167,20 +142,3 @@ def load_inbox(directory: str | Path) -> tuple[list[InboundEmail], list[Malforme
         except MalformedEmail as exc:
             failed.append(exc)
     return read, failed
-
-
-def _sender(from_header: str) -> str | None:
-    try:
-        pairs = email.utils.getaddresses([from_header])
-    except (ValueError, IndexError):  # the header parser's failures on hostile input
-        return None
-    for _, address in pairs:
-        if _ADDRESS.match(address):
-            return address
-    return None
-
-
-def _raw_body(raw: bytes) -> str:
-    """The text after the header block, for a message whose structure is broken."""
-    parts = _HEADER_END.split(raw, maxsplit=1)
-    return parts[1].decode("utf-8", "replace") if len(parts) == 2 else ""

@@ -22,14 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from examples.support_desk.email_input import InboundEmail, MalformedEmail
-from examples.support_desk.helpdesk import Helpdesk
-
 import bosun
 from bosun.gateway.auth import ApiKeys, Principal, Roles
 from bosun.gateway.gateway import Gateway
 from bosun.gateway.injection import InjectionScreen
 from bosun.tools.privacy import Privacy
+from examples.support_desk.email_input import InboundEmail, MalformedEmail
+from examples.support_desk.helpdesk import Helpdesk
 
 __all__ = [
     "EmailOutcome",

@@ -29,12 +29,11 @@ from datetime import date, timedelta
 from email.utils import getaddresses
 from typing import Any
 
-from examples.support_desk.replies import compose
-from examples.support_desk.triage import TEAM, Email, Triage, read_block, triage
-
 from bosun import ModelRequest, ModelResponse
 from bosun.models import AssistantMessage, ToolMessage, UserMessage
 from bosun.testing import ScriptedModel, call, reply
+from examples.support_desk.replies import compose
+from examples.support_desk.triage import TEAM, Email, Triage, read_block, triage
 
 __all__ = ["MODEL_NAME", "REFUND_WINDOW", "decide", "scripted_policy_model"]
 

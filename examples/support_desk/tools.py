@@ -49,11 +49,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
-from examples.support_desk.helpdesk import Helpdesk, HelpdeskError
 from pydantic import Field
 
 import bosun
 from bosun.errors import ModelRetry
+from examples.support_desk.helpdesk import Helpdesk, HelpdeskError
 
 __all__ = ["CATEGORIES", "TEAMS", "Category", "Priority", "Team", "support_tools"]
 

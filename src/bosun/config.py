@@ -89,6 +89,9 @@ class ServiceSettings(BaseModel):
     """Receivers of run events."""
     inbox_agent: str | None = None
     """The agent ``POST /v1/inbox`` hands inbound email to (by name)."""
+    inbox_instruction: str = "Process this email from {sender}. Replies go to {sender}."
+    """The trusted instruction sent with each inbound email; ``{sender}`` is the From
+    address (what lets a reply to the sender pass outbound grounding)."""
     tool_scopes: tuple[str, ...] = ()
     """Tool scopes the ``submitter`` role grants (``tools:*`` for all): which tools a
     submitted run may use is a deployment's decision, so by default none."""

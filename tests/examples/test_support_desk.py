@@ -15,6 +15,15 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
+
+import bosun
+from bosun.errors import ModelRetry
+from bosun.gateway.gateway import Gateway
+from bosun.gateway.pii import PiiDetector
+from bosun.gateway.vault import PiiVault, VaultCipher
+from bosun.spine.eval_dataset import load_dataset
+from bosun.spine.evals import EvalOptions, Evaluator
 from examples.support_desk import (
     MODEL_NAME,
     Helpdesk,
@@ -27,15 +36,6 @@ from examples.support_desk import (
 from examples.support_desk import agent as agent_module
 from examples.support_desk.email_input import InboundEmail
 from examples.support_desk.inbox_run import InboxReport, helpdesk_summary, pipeline, process_inbox
-from pydantic import ValidationError
-
-import bosun
-from bosun.errors import ModelRetry
-from bosun.gateway.gateway import Gateway
-from bosun.gateway.pii import PiiDetector
-from bosun.gateway.vault import PiiVault, VaultCipher
-from bosun.spine.eval_dataset import load_dataset
-from bosun.spine.evals import EvalOptions, Evaluator
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_desk"
 INBOX = EXAMPLE / "inbox"
@@ -116,7 +116,6 @@ def test_malformed_mail_raises_a_clear_error_and_keeps_the_bytes() -> None:
     for raw, reason in [
         (b"", "empty"),
         (b"just text, no headers\n", "no From or Subject"),
-        (b'From: <<<>>>@@@ ,,, "\nSubject: x\n\nhello\n', "could not be parsed"),
     ]:
         with pytest.raises(MalformedEmail, match=reason) as caught:
             read_email(raw, path=Path("bad.eml"))
@@ -129,6 +128,10 @@ def test_malformed_mail_raises_a_clear_error_and_keeps_the_bytes() -> None:
     )
     assert "please reset my password" in broken.parsed.body and "\x00" not in broken.parsed.body
     assert read_email(b"From: not an address\nSubject: hi\n\nbody\n").sender is None
+    # A From header the stdlib cannot parse is read, with no address to reply to.
+    garbled = read_email(b'From: <<<>>>@@@ ,,, "\nSubject: x\n\nhello\n')
+    assert garbled.sender is None and "hello" in garbled.parsed.body
+    assert "no reply" in garbled.parts()[0].text
 
 
 def test_load_inbox_reports_unreadable_files_and_reads_the_rest(tmp_path: Path) -> None:

@@ -7,7 +7,15 @@ from email.message import EmailMessage
 import pytest
 
 from bosun.errors import InvalidInput
-from bosun.gateway.email import email_to_parts, html_to_text, parse_email
+from bosun.gateway.email import (
+    DEFAULT_INSTRUCTION,
+    REPLY_TO_SENDER,
+    email_to_parts,
+    html_to_text,
+    instruction_for,
+    parse_email,
+    sender_address,
+)
 from bosun.models.base import Trust
 
 
@@ -102,3 +110,44 @@ def test_what_is_not_an_email_is_refused(raw: bytes, status: int) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_email(raw)
     assert caught.value.status == status
+
+
+def test_a_garbage_from_header_is_noted_not_a_server_error() -> None:
+    raw = b'From: <<<>>>@@@ ,,, "\r\nSubject: hi\r\n\r\nhello'
+    parsed = parse_email(raw)
+    assert parsed.headers["Subject"] == "hi" and "hello" in parsed.body
+    assert sender_address(parsed) is None
+    assert instruction_for(parsed) == DEFAULT_INSTRUCTION
+
+
+def test_line_endings_and_control_characters_are_normalised() -> None:
+    raw = b"From: a@example.com\r\nSubject: hi\r\n\r\nline one\r\nline\x00 two\x07\r\n"
+    assert parse_email(raw).body == "line one\nline two\n"
+
+
+def test_a_broken_multipart_boundary_falls_back_to_the_raw_text() -> None:
+    raw = (
+        b"From: a@example.com\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\nthe text is still here\r\n"
+    )
+    parsed = parse_email(raw)
+    assert "the text is still here" in parsed.body
+    assert any("MIME structure is broken" in n for n in parsed.notes)
+
+
+def test_a_long_body_keeps_its_head_and_tail() -> None:
+    msg = message()
+    msg.set_content("HEAD " + "x" * 50_000 + " TAIL-ERROR")
+    parsed = parse_email(msg.as_bytes(), max_body_chars=1000)
+    assert parsed.body.startswith("HEAD ") and parsed.body.rstrip().endswith("TAIL-ERROR")
+    assert "characters of the body left out" in parsed.body
+    assert len(parsed.body) < 1200
+
+
+def test_the_instruction_names_a_well_formed_sender_only() -> None:
+    msg = message(From='"Ann (Billing)" <ann.lee@example.co.uk>')
+    msg.set_content("hi")
+    parts = email_to_parts(msg.as_bytes())
+    assert parts[0].text == REPLY_TO_SENDER.format(sender="ann.lee@example.co.uk")
+    two = parse_email(b"From: x, <not an address>, b@example.org\r\nSubject: s\r\n\r\nhi")
+    assert sender_address(two) == "b@example.org"  # the first well-formed address

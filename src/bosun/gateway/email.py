@@ -17,7 +17,9 @@ that it dropped something, since hiding text from the reader is an injection tec
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
+import email.utils
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -27,9 +29,26 @@ from bosun.errors import InvalidInput
 from bosun.models.base import Trust
 from bosun.runtime.trust import Content
 
-__all__ = ["ParsedEmail", "email_to_parts", "html_to_text", "parse_email"]
+__all__ = [
+    "DEFAULT_INSTRUCTION",
+    "MAX_BODY_CHARS",
+    "REPLY_TO_SENDER",
+    "ParsedEmail",
+    "email_to_parts",
+    "instruction_for",
+    "html_to_text",
+    "parse_email",
+    "sender_address",
+]
 
-DEFAULT_INSTRUCTION = "Process this support email."
+DEFAULT_INSTRUCTION = "Process this email. It has no readable sender address: no reply."
+REPLY_TO_SENDER = "Process this email from {sender}. Replies go to {sender}."
+MAX_BODY_CHARS = 30_000
+"""Body characters kept by default; a longer body keeps its head and tail."""
+_ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NEWLINES = re.compile(r"\r\n?")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MAX_RAW = 5_000_000
 _TEXT_ATTACHMENT_CHARS = 2_000
 _HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
@@ -84,39 +103,96 @@ class ParsedEmail:
         return "\n".join(lines)
 
 
-def parse_email(raw: bytes) -> ParsedEmail:
-    """Parse an RFC 5322 message; `InvalidInput` (400) when it is not one."""
+def parse_email(raw: bytes, *, max_body_chars: int = MAX_BODY_CHARS) -> ParsedEmail:
+    """Parse an RFC 5322 message; `InvalidInput` (400) when it is not one. A body over
+    `max_body_chars` keeps its head and tail (a pasted log's error is usually at the end)."""
     if not raw.strip():
         raise InvalidInput("the message is empty", status=400)
     if len(raw) > _MAX_RAW:
         raise InvalidInput(f"the message is over {_MAX_RAW} bytes", status=413)
     message = email.message_from_bytes(raw, policy=email.policy.default)
+    notes: list[str] = []
+    headers = _headers(message, notes)
     if not isinstance(message, EmailMessage) or not any(
-        message.get(h) for h in ("From", "Subject")
+        headers.get(h) for h in ("From", "Subject")
     ):
         raise InvalidInput("not an RFC 5322 message: no From or Subject header", status=400)
-    headers = {}
-    for name in _HEADERS:
-        value = message.get(name)
-        if value is not None:
-            headers[name] = _one_line(str(value))[:1000]
-    notes: list[str] = []
-    body, hidden = _body(message, notes)
+    try:
+        body, hidden = _body(message, notes)
+        attachments = tuple(_attachments(message, notes))
+    except Exception as exc:  # the stdlib's MIME walk fails on some hostile structures
+        notes.append(f"MIME structure unreadable: {type(exc).__name__}")
+        body, hidden, attachments = "", False, ()
+    if not body.strip() and not attachments and message.get_content_maintype() == "multipart":
+        body = _raw_body(raw)  # a broken boundary: the text is there, the structure is not
+        notes.append("read the raw body: the MIME structure is broken")
+    body = _CONTROL.sub("", _NEWLINES.sub("\n", body))
+    omitted = max(len(body) - max_body_chars, 0)
+    if omitted:
+        head = max_body_chars * 3 // 4
+        body = (
+            f"{body[:head]}\n\n[... {omitted:,} characters of the body left out ...]\n\n"
+            f"{body[-(max_body_chars - head) :]}"
+        )
+        notes.append(f"{omitted} body characters left out")
     return ParsedEmail(
         headers=headers,
         body=body,
-        attachments=tuple(_attachments(message, notes)),
+        attachments=attachments,
         hidden_html=hidden,
         notes=tuple(notes),
     )
 
 
-def email_to_parts(raw: bytes, *, instruction: str = DEFAULT_INSTRUCTION) -> list[Content]:
-    """Run input for a message: the operator's instruction (user) and the message
-    (untrusted, source ``email``)."""
-    parsed = parse_email(raw)
+def sender_address(parsed: ParsedEmail) -> str | None:
+    """The From header's address if it is a well-formed one, else None. The sender writes
+    this header: it says whom to answer, not who they are."""
+    try:
+        pairs = email.utils.getaddresses([parsed.sender])
+    except (ValueError, IndexError):  # the header parser's failures on hostile input
+        return None
+    for _, address in pairs:
+        if _ADDRESS.fullmatch(address):
+            return address
+    return None
+
+
+def _headers(message: email.message.Message, notes: list[str]) -> dict[str, str]:
+    headers = {}
+    raw = {name.lower(): value for name, value in message.raw_items()}
+    for name in _HEADERS:
+        if name.lower() not in raw:
+            continue
+        try:
+            value = str(message.get(name))
+        except Exception:  # a header the stdlib cannot parse (IndexError on "<<<>>>@@@")
+            notes.append(f"{name} header unreadable")
+            value = str(raw[name.lower()])
+        headers[name] = _one_line(value)[:1000]
+    return headers
+
+
+def _raw_body(raw: bytes) -> str:
+    parts = _HEADER_END.split(raw, maxsplit=1)
+    return parts[1].decode("utf-8", "replace") if len(parts) == 2 else ""
+
+
+def instruction_for(parsed: ParsedEmail, *, template: str = REPLY_TO_SENDER) -> str:
+    """The operator's (trusted) instruction for a message. Naming the sender's address here
+    is what lets a reply to the sender pass outbound grounding, while an address that only
+    the body mentions does not; without a readable address, `DEFAULT_INSTRUCTION`."""
+    sender = sender_address(parsed)
+    return DEFAULT_INSTRUCTION if sender is None else template.format(sender=sender)
+
+
+def email_to_parts(
+    raw: bytes, *, instruction: str | None = None, max_body_chars: int = MAX_BODY_CHARS
+) -> list[Content]:
+    """Run input for a message: the operator's instruction (user; by default naming the
+    sender's address, see `instruction_for`) and the message (untrusted, source ``email``)."""
+    parsed = parse_email(raw, max_body_chars=max_body_chars)
     return [
-        Content(text=instruction),
+        Content(text=instruction or instruction_for(parsed)),
         Content(text=parsed.render(), trust=Trust.UNTRUSTED, source="email"),
     ]
 
@@ -154,10 +230,11 @@ def _attachments(message: EmailMessage, notes: list[str]) -> list[Attachment]:
         if part.get_content_maintype() == "text" and isinstance(payload, bytes):
             charset = part.get_content_charset() or "utf-8"
             try:
-                text = payload.decode(charset, "replace")[:_TEXT_ATTACHMENT_CHARS]
+                decoded = payload.decode(charset, "replace")
             except LookupError:
                 notes.append(f"unknown charset {charset!r}")
-                text = payload.decode("utf-8", "replace")[:_TEXT_ATTACHMENT_CHARS]
+                decoded = payload.decode("utf-8", "replace")
+            text = _CONTROL.sub("", _NEWLINES.sub("\n", decoded))[:_TEXT_ATTACHMENT_CHARS]
         name = _one_line(part.get_filename() or "unnamed")[:200]
         found.append(Attachment(name, part.get_content_type(), size, text))
     return found

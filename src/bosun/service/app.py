@@ -35,7 +35,7 @@ from bosun.config import ServiceSettings
 from bosun.data.queue import RunQueue
 from bosun.errors import InvalidInput, RateLimited, UserError
 from bosun.gateway.auth import METRICS_READ, Principal
-from bosun.gateway.email import DEFAULT_INSTRUCTION, parse_email
+from bosun.gateway.email import instruction_for, parse_email
 from bosun.gateway.gateway import Gateway
 from bosun.models.base import Trust
 from bosun.runtime.state import RunStatus
@@ -255,7 +255,7 @@ async def submit_email(
     if message_id:
         key = "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
     parts = [
-        Content(text=DEFAULT_INSTRUCTION),
+        Content(text=instruction_for(parsed, template=service.settings.inbox_instruction)),
         Content(text=parsed.render(), trust=Trust.UNTRUSTED, source="email"),
     ]
     run_id = await service.gateway.submit(who, name, parts, idempotency_key=key)
