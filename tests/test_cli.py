@@ -75,27 +75,36 @@ def test_runs_show_unknown_id_is_a_clear_error() -> None:
     assert "no run with id 'nope'" in result.output
 
 
-def test_audit_verify_reports_ok_then_the_broken_row(bosun_home: Path) -> None:
-    demo = runner.invoke(app, ["demo"])
+def test_audit_verify_reports_ok_then_the_broken_row(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    demo = runner.invoke(app, ["demo", "--data", str(data)])
     assert demo.exit_code == 0, demo.output
     assert "audit chain: ok" in demo.output
-    ok = runner.invoke(app, ["audit", "verify"])
+    db = f"sqlite:///{data / 'bosun.db'}"
+    ok = runner.invoke(app, ["audit", "verify", "--db", db])
     assert ok.exit_code == 0 and "audit chain ok" in ok.output
-    db = sqlite3.connect(bosun_home / "bosun.db")
-    db.execute("UPDATE audit SET actor = 'mallory' WHERE id = 3")
-    db.commit()
-    db.close()
-    broken = runner.invoke(app, ["audit", "verify"])
+    conn = sqlite3.connect(data / "bosun.db")
+    conn.execute("UPDATE audit SET actor = 'mallory' WHERE id = 3")
+    conn.commit()
+    conn.close()
+    broken = runner.invoke(app, ["audit", "verify", "--db", db])
     assert broken.exit_code == 1
     assert "broken at row 3" in broken.output
 
 
 def test_demo_summary(bosun_home: Path) -> None:
-    result = runner.invoke(app, ["demo"])
+    result = runner.invoke(app, ["demo"], terminal_width=200)
     assert result.exit_code == 0, result.output
     out = result.output
     assert "scripted policy" in out
-    assert "runs: 10" in out
-    assert "waiting_approval: 2" in out
-    assert "escalated: 1" in out
-    assert "retries: 1" in out
+    assert "support_desk@1.0.0: golden gate passed (53/53) -> production" in out
+    assert "emails: 76" in out and "failed" not in out
+    assert "replies sent: 0   refunds issued: 0" in out
+    assert "awaiting approval" in out and "escalated to a person" in out
+    for hostile in ("hostile-01", "hostile-03", "hostile-11"):
+        assert hostile in out.split("injections caught")[1]
+    assert "PII redacted before the model saw it" in out and "IBAN_CODE" in out
+    assert "audit chain: ok" in out and "open a trace: bosun trace " in out
+    (data,) = [p for p in bosun_home.iterdir() if p.name.startswith("demo-")]
+    again = runner.invoke(app, ["demo", "--data", str(data)])
+    assert again.exit_code == 1 and "not empty" in again.output

@@ -2,7 +2,7 @@
 
 ```
 inbox/*.eml -> email_input -> Gateway (screening, grants) -> Runtime (PII vault, journal)
-            -> agent (prompt.md, tools.py, critic, taint policy; the scripted policy model
+            -> agent (prompts/, tools.py, critic, taint policy; the scripted policy model
                or a real one) -> helpdesk.py (tickets, notes, drafts; replies and refunds
                once a person approves)
 ```
@@ -10,7 +10,8 @@ inbox/*.eml -> email_input -> Gateway (screening, grants) -> Runtime (PII vault,
 Modules: `helpdesk` (the example's own SQLite CRM and `seed`), `tools` (the agent's tools),
 `email_input` (``.eml`` to run input), `triage` + `policy` + `replies` (the scripted policy
 model), `agent` (`build_agent`), `inbox_run` (`process_inbox`). Data: ``inbox/`` (the sample
-emails and their MANIFEST.yaml), ``golden.yaml`` (the evaluation dataset), ``prompt.md``.
+emails and their MANIFEST.yaml), ``golden.yaml`` (the evaluation dataset), ``prompts/`` (the
+prompt, for the registry).
 """
 
 from examples.support_desk.agent import build_agent

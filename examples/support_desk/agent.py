@@ -20,16 +20,37 @@ import asyncio
 import json
 from pathlib import Path
 
+import yaml
+
 import bosun
+from bosun.runtime.agent import InstructionSource
 from bosun.runtime.critic import Rule
 from examples.support_desk.helpdesk import Helpdesk, HelpdeskError, seed
 from examples.support_desk.policy import scripted_policy_model
 from examples.support_desk.tools import support_tools
 
-__all__ = ["PROMPT_PATH", "TAINT_POLICY", "build_agent", "high_value_rule"]
+__all__ = [
+    "PROMPTS",
+    "PROMPT_NAME",
+    "TAINT_POLICY",
+    "build_agent",
+    "high_value_rule",
+    "prompt_text",
+]
 
-PROMPT_PATH = Path(__file__).with_name("prompt.md")
-"""The agent's instructions (moving to the prompt registry)."""
+PROMPTS = Path(__file__).with_name("prompts")
+"""The agent's prompt versions, as files for bosun's prompt registry (``bosun prompts sync``)."""
+PROMPT_NAME = "support_desk"
+
+
+def prompt_text(version: str = "1.0.0") -> str:
+    """The instructions of a prompt version, read from its file (for running the agent
+    without a registry)."""
+    for document in yaml.safe_load_all((PROMPTS / f"{PROMPT_NAME}.yaml").read_text("utf-8")):
+        if document and document["version"] == version:
+            return str(document["template"])
+    raise KeyError(f"{PROMPT_NAME} has no version {version} in {PROMPTS}")
+
 
 TAINT_POLICY = bosun.TaintPolicy(
     write="allow",
@@ -42,13 +63,20 @@ through; replies and refunds (irreversible) wait for a person; a recipient or IB
 no trusted text gave is refused; a tool result flagged as an injection is withheld."""
 
 
-def build_agent(db_path: str | Path, *, model: str | bosun.Model | None = None) -> bosun.Agent:
+def build_agent(
+    db_path: str | Path,
+    *,
+    model: str | bosun.Model | None = None,
+    instructions: str | InstructionSource | None = None,
+) -> bosun.Agent:
     """The support desk agent over the helpdesk at `db_path` (created if missing, not
-    seeded: see `seed`). `model` defaults to the scripted policy model."""
+    seeded: see `seed`). `model` defaults to the scripted policy model; `instructions` to
+    the prompt file's text (pass a `bosun.spine.prompts.PromptSource` to follow the
+    registry's ``production`` label)."""
     desk = Helpdesk(db_path)
     return bosun.Agent(
         name="support_desk",
-        instructions=PROMPT_PATH.read_text(encoding="utf-8"),
+        instructions=instructions if instructions is not None else prompt_text(),
         tools=support_tools(desk),
         model=model if model is not None else scripted_policy_model(),
         budget=bosun.Budget(max_steps=12, max_tool_calls=14, max_wall_s=120.0),

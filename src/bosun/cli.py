@@ -163,13 +163,24 @@ def audit_verify(db: DbOption = None) -> None:
 
 @app.command()
 def demo(
-    db: DbOption = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Fresh data directory (default: a new one under BOSUN_HOME)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="A real model instead of the scripted policy (or BOSUN_MODEL)."),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Runs in flight at once.")] = 8,
 ) -> None:
-    """Process a small inbox with a built-in example agent on a scripted model."""
+    """Run the reference support desk on its sample inbox, end to end, and summarise."""
     from bosun.demo import run_demo
 
-    run_demo(console, db=db, concurrency=concurrency)
+    try:
+        run_demo(console, data=data, model=model, concurrency=concurrency)
+    except BosunError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 def _print_run(row: RunRow, steps: list[StepRow]) -> None:
