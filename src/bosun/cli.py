@@ -20,7 +20,7 @@ from bosun.data.store import RunRow, StepRow, Store
 from bosun.errors import BosunError
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
-from bosun.service.commands import keys_app, serve, worker
+from bosun.service.commands import inbox_app, keys_app, serve, worker
 from bosun.spine.commands import alerts, costs, online, shadow
 from bosun.spine.drift_commands import drift_command
 from bosun.spine.logs import configure_logging
@@ -33,6 +33,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log
 app.add_typer(runs_app, name="runs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(inbox_app, name="inbox")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)

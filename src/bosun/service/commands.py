@@ -1,13 +1,16 @@
-"""``bosun serve``, ``bosun worker`` and ``bosun keys``: the service from the command line."""
+"""``bosun serve``, ``worker``, ``keys`` and ``inbox``: the service from the command line."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,12 +20,13 @@ from rich.table import Table
 from bosun.config import Settings, load_settings
 from bosun.data.store import Store
 from bosun.errors import BosunError
-from bosun.gateway.auth import ApiKeys, Roles
+from bosun.gateway.auth import ApiKeys, Principal, Roles
+from bosun.gateway.gateway import Gateway
 from bosun.runtime.runtime import Runtime
 from bosun.service.build import build_gateway, build_runtime, load_agents
 from bosun.service.worker import Worker
 
-__all__ = ["keys_app", "serve", "worker"]
+__all__ = ["inbox_app", "keys_app", "serve", "worker"]
 
 logger = logging.getLogger(__name__)
 console = Console()
@@ -253,3 +257,114 @@ def _keys(settings: Settings) -> tuple[ApiKeys, Store]:
     cfg = settings.service
     pepper = None if cfg.key_pepper is None else cfg.key_pepper.get_secret_value().encode()
     return ApiKeys(store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes), pepper=pepper), store
+
+
+inbox_app = typer.Typer(no_args_is_help=True, help="Email in: a directory of .eml, or IMAP.")
+KeyEnv = Annotated[str, typer.Option(help="Environment variable holding the submitting API key.")]
+
+
+async def _inbox_gateway(
+    settings: Settings, key_env: str, agent: str
+) -> tuple[Gateway, Principal, str]:
+    """The gateway over the configured store with `agent` registered, the principal of the
+    API key in `key_env`, and the agent's name."""
+    key = os.environ.get(key_env)
+    if not key:
+        raise typer.BadParameter(f"set {key_env} to an API key with the submitter role")
+    runtime = _runtime(settings, [agent])
+    gateway = build_gateway(runtime, settings)
+    return gateway, await gateway.authenticate(key), next(iter(runtime.agents))
+
+
+@inbox_app.command("dir")
+def inbox_dir(
+    directory: Annotated[Path, typer.Argument(help="A directory of .eml files.")],
+    agent: Annotated[str, typer.Option("--agent", "-a", help="MODULE:AGENT to hand them to.")],
+    key_env: KeyEnv = "BOSUN_API_KEY",
+    db: DbOption = None,
+) -> None:
+    """Submit every .eml in a directory as a queued run (a message already submitted, by its
+    Message-ID, is not submitted twice); workers drive them."""
+    from bosun.gateway.email import email_to_parts
+
+    settings = _settings(db)
+
+    async def go() -> int:
+        gateway, who, name = await _inbox_gateway(settings, key_env, agent)
+        refused = 0
+        async with gateway.runtime:
+            for path in sorted(directory.glob("*.eml")):
+                raw = path.read_bytes()
+                try:
+                    parts = email_to_parts(raw)
+                    run_id = await gateway.submit(
+                        who, name, parts, idempotency_key=_message_key(raw)
+                    )
+                except BosunError as exc:
+                    refused += 1
+                    console.print(f"{path.name}: [red]refused[/red] {exc}")
+                    continue
+                console.print(f"{path.name}: {run_id}")
+        gateway.runtime.store.close()
+        return refused
+
+    raise typer.Exit(1 if asyncio.run(go()) else 0)
+
+
+@inbox_app.command("imap")
+def inbox_imap(
+    host: Annotated[str, typer.Option(help="IMAP server.")],
+    user: Annotated[str, typer.Option(help="IMAP user.")],
+    agent: Annotated[str, typer.Option("--agent", "-a", help="MODULE:AGENT to hand mail to.")],
+    password_env: Annotated[
+        str, typer.Option(help="Environment variable holding the IMAP password.")
+    ] = "BOSUN_IMAP_PASSWORD",
+    port: Annotated[int, typer.Option(help="IMAP port.")] = 993,
+    mailbox: Annotated[str, typer.Option(help="Mailbox to read.")] = "INBOX",
+    every: Annotated[float, typer.Option(help="Seconds between polls.")] = 30.0,
+    once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
+    ssl: Annotated[bool, typer.Option(help="IMAPS; --no-ssl only for a local server.")] = True,
+    key_env: KeyEnv = "BOSUN_API_KEY",
+    db: DbOption = None,
+) -> None:
+    """Poll a mailbox (IMAPS): each unseen message becomes a queued run; it is marked seen
+    once its run is stored."""
+    from bosun.service.imap import ImapMailbox, ImapPoller
+
+    settings = _settings(db)
+    password = os.environ.get(password_env)
+    if password is None:
+        raise typer.BadParameter(f"set {password_env} to the IMAP password")
+    box = ImapMailbox(host=host, port=port, user=user, password=password, mailbox=mailbox, ssl=ssl)
+
+    async def go() -> None:
+        gateway, who, name = await _inbox_gateway(settings, key_env, agent)
+        poller = ImapPoller(
+            gateway,
+            who,
+            box,
+            agent=name,
+            instruction=settings.service.inbox_instruction,
+        )
+        async with gateway.runtime:
+            if once:
+                result = await poller.poll()
+                console.print(f"{len(result.submitted)} submitted, {len(result.refused)} refused")
+            else:
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, stop.set)
+                await poller.run(stop, every_s=every)
+        gateway.runtime.store.close()
+
+    asyncio.run(go())
+
+
+def _message_key(raw: bytes) -> str | None:
+    from bosun.gateway.email import parse_email
+
+    message_id = parse_email(raw).headers.get("Message-ID")
+    if not message_id:
+        return None
+    return "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
