@@ -45,35 +45,37 @@ pytestmark = pytest.mark.local_llm
 
 
 @pytest.fixture(scope="module")
-def local_model() -> Iterator[str]:
+def local_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     gguf = os.environ.get("BOSUN_LOCAL_GGUF")
     if not gguf or not Path(gguf).is_file():
         pytest.fail("set BOSUN_LOCAL_GGUF to the .gguf from ../shared/tools/local-model.sh")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "8192"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
+    log_path = tmp_path_factory.mktemp("llama") / "server.log"
+    with log_path.open("wb") as log:  # llama.cpp logs a lot: a pipe nobody reads would block
+        server = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "8192"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}/v1"
         try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None, server.stderr.read() if server.stderr else ""
-        assert time.monotonic() < deadline, "llama_cpp.server did not start"
-        time.sleep(0.5)
-    try:
-        yield f"openai:qwen@{url}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None, log_path.read_text(errors="replace")[-2000:]
+                assert time.monotonic() < deadline, "llama_cpp.server did not start"
+                time.sleep(0.5)
+            yield f"openai:qwen@{url}"
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 async def test_hostile_mail_on_a_real_model_sends_and_refunds_nothing(

@@ -50,9 +50,12 @@ def load_agents(targets: Iterable[str]) -> list[Agent]:
     return agents
 
 
-def build_runtime(settings: Settings, agents: Sequence[Agent], *, store: Store) -> Runtime:
+def build_runtime(
+    settings: Settings, agents: Sequence[Agent], *, store: Store, warm: bool = False
+) -> Runtime:
     """A runtime over `store` with the gateway's PII vault and injection screen, as the
-    settings ask."""
+    settings ask. ``warm=True`` loads the PII recognizers now (about two seconds) rather
+    than in the first run, for long-lived processes."""
     privacy = screen = None
     cfg = settings.service
     if cfg.mask_pii:
@@ -61,7 +64,10 @@ def build_runtime(settings: Settings, agents: Sequence[Agent], *, store: Store) 
 
         key_b64 = None if cfg.vault_key is None else cfg.vault_key.get_secret_value()
         key = load_or_create_key(settings.home / "vault.key", key_b64=key_b64)
-        privacy = PiiVault(PiiDetector(), VaultCipher(key))
+        detector = PiiDetector()
+        if warm:
+            detector.load()
+        privacy = PiiVault(detector, VaultCipher(key))
     if cfg.screen_injections:
         from bosun.gateway.injection import InjectionScreen
 

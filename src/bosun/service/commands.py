@@ -51,7 +51,9 @@ def _runtime(settings: Settings, agents: list[str] | None) -> Runtime:
         loaded = load_agents(agents or settings.agents)
     except BosunError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    return build_runtime(settings, loaded, store=Store.open(settings.resolved_database_url))
+    return build_runtime(
+        settings, loaded, store=Store.open(settings.resolved_database_url), warm=True
+    )
 
 
 def _worker(runtime: Runtime, settings: Settings) -> Worker:
