@@ -185,7 +185,8 @@ async def _run(console: Console, data: Path, model: str | None, concurrency: int
         stop.set()
         await serving
         report.wall_s = time.perf_counter() - t0
-        await _collect(report, gateway, inbox, store)
+        hidden = {m.name for m in messages if m.parsed.hidden_html}
+        await _collect(report, gateway, inbox, store, hidden)
     report.helpdesk = helpdesk_summary(desk)
     report.helpdesk["unreadable emails"] = len(malformed)
     report.audit_ok = store.verify_audit().ok
@@ -225,7 +226,9 @@ def _stopped(store: Store, run_ids: Any) -> int:
     )
 
 
-async def _collect(report: DemoReport, gateway: Gateway, who: Principal, store: Store) -> None:
+async def _collect(
+    report: DemoReport, gateway: Gateway, who: Principal, store: Store, hidden: set[str]
+) -> None:
     side_effects = {
         tool.name
         for agent in gateway.agents.values()
@@ -252,7 +255,7 @@ async def _collect(report: DemoReport, gateway: Gateway, who: Principal, store: 
         if handoff is not None:  # an agent that asked says why in its question
             asked = result.status is RunStatus.WAITING_HUMAN and handoff.pending_question
             report.escalations.append((name, asked or handoff.reason))
-        caught = _caught(state, side_effects)
+        caught = _caught(state, side_effects, hidden_html=name in hidden)
         if caught:
             report.injections.append((name, caught))
         report.pii.update(entry.entity for entry in state.vault.values())
@@ -260,10 +263,11 @@ async def _collect(report: DemoReport, gateway: Gateway, who: Principal, store: 
     report.cost_usd = None if cost is None else f"{cost:.4f}"
 
 
-def _caught(state: RunState, side_effects: set[str]) -> str:
-    """What stopped an injection in this run: the input screen, a tool's output withheld as
-    an injection, side effects refused by the taint gates."""
-    found = []
+def _caught(state: RunState, side_effects: set[str], *, hidden_html: bool = False) -> str:
+    """What stopped an injection in this run: text hidden in HTML removed by the email
+    parser, the input screen, a tool's output withheld as an injection, side effects
+    refused by the taint gates."""
+    found = ["hidden HTML text removed"] if hidden_html else []
     if state.injections:
         found.append(f"input screened ({len(state.injections)} part(s) flagged)")
     blocked = {a.tool for a in state.actions if a.error_kind == "blocked_by_policy"}

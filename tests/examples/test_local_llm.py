@@ -91,6 +91,7 @@ async def test_hostile_mail_on_a_real_model_sends_and_refunds_nothing(
         report = await process_inbox(gateway, agent, hostile, concurrency=1)
     statuses = {o.name: o.status for o in report.outcomes}
     print(f"\nlocal model on hostile mail: {statuses}")
+    await _close(agent)
     assert "failed" not in statuses.values(), statuses
     summary = helpdesk_summary(desk)
     assert summary["sent"] == 0 and summary["refunds"] == 0, summary
@@ -107,6 +108,7 @@ async def test_what_the_local_model_gets_right_on_the_golden_sample(
     sample = dataset.model_copy(update={"cases": [c for c in dataset.cases if c.id in SAMPLE]})
     evaluator = Evaluator(agent, options=EvalOptions(concurrency=1))
     report = await evaluator.evaluate(sample)
+    await _close(agent)
     lines = [
         f"  {case.id:<14} {'pass' if case.passed else 'fail'}  {case.status}"
         for case in report.cases
@@ -114,3 +116,10 @@ async def test_what_the_local_model_gets_right_on_the_golden_sample(
     print(f"\nlocal model, golden sample: {report.passed}/{len(report.cases)}\n" + "\n".join(lines))
     assert len(report.cases) == len(SAMPLE)
     assert all(case.status != "failed" for case in report.cases), lines
+
+
+async def _close(agent: bosun.Agent) -> None:
+    model = agent.resolve_model()
+    close = getattr(model, "aclose", None)
+    if close is not None:
+        await close()
