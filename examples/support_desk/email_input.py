@@ -24,13 +24,18 @@ instruction wording and the inbox bookkeeping:
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import bosun
-from bosun.gateway.email import MAX_BODY_CHARS, ParsedEmail, parse_email, sender_address
+from bosun.gateway.email import (
+    MAX_BODY_CHARS,
+    ParsedEmail,
+    message_key,
+    parse_email,
+    sender_address,
+)
 
 __all__ = [
     "MAX_BODY_CHARS",
@@ -89,9 +94,7 @@ class InboundEmail:
     def idempotency_key(self) -> str | None:
         """Derived from the Message-ID as ``POST /v1/inbox`` derives it: a message delivered
         twice is one run."""
-        if not self.message_id:
-            return None
-        return "email:" + hashlib.sha256(self.message_id.encode()).hexdigest()[:40]
+        return message_key(self.parsed)
 
     def parts(self) -> list[bosun.Content]:
         """The run's input: the operator's instruction, then the message (untrusted)."""

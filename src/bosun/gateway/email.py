@@ -20,6 +20,7 @@ import email
 import email.message
 import email.policy
 import email.utils
+import hashlib
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -36,6 +37,8 @@ __all__ = [
     "ParsedEmail",
     "email_to_parts",
     "instruction_for",
+    "message_key",
+    "parts_for",
     "html_to_text",
     "parse_email",
     "sender_address",
@@ -190,11 +193,27 @@ def email_to_parts(
 ) -> list[Content]:
     """Run input for a message: the operator's instruction (user; by default naming the
     sender's address, see `instruction_for`) and the message (untrusted, source ``email``)."""
-    parsed = parse_email(raw, max_body_chars=max_body_chars)
+    return parts_for(parse_email(raw, max_body_chars=max_body_chars), instruction=instruction)
+
+
+def parts_for(
+    parsed: ParsedEmail, *, instruction: str | None = None, template: str = REPLY_TO_SENDER
+) -> list[Content]:
+    """Run input for a parsed message: `instruction` (default: `instruction_for` with
+    `template`), then the message as untrusted content."""
     return [
-        Content(text=instruction or instruction_for(parsed)),
+        Content(text=instruction or instruction_for(parsed, template=template)),
         Content(text=parsed.render(), trust=Trust.UNTRUSTED, source="email"),
     ]
+
+
+def message_key(parsed: ParsedEmail) -> str | None:
+    """The idempotency key of a message, from its Message-ID: however a message arrives
+    (HTTP, a directory, IMAP) and however often, it is one run."""
+    message_id = parsed.headers.get("Message-ID")
+    if not message_id:
+        return None
+    return "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
 
 
 def _one_line(value: str) -> str:

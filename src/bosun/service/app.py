@@ -19,7 +19,6 @@ own: any number of API processes can serve one store.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import time
 from collections.abc import AsyncIterator
@@ -35,7 +34,7 @@ from bosun.config import ServiceSettings
 from bosun.data.queue import RunQueue
 from bosun.errors import InvalidInput, RateLimited, UserError
 from bosun.gateway.auth import METRICS_READ, Principal
-from bosun.gateway.email import instruction_for, parse_email
+from bosun.gateway.email import message_key, parse_email, parts_for
 from bosun.gateway.gateway import Gateway
 from bosun.models.base import Trust
 from bosun.runtime.state import RunStatus
@@ -250,15 +249,8 @@ async def submit_email(
             raise InvalidInput(f"the message is over {_MAX_EMAIL_BYTES} bytes", status=413)
     parsed = await asyncio.to_thread(parse_email, bytes(raw))
     await service.check_backlog()
-    message_id = parsed.headers.get("Message-ID")
-    key = None
-    if message_id:
-        key = "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
-    parts = [
-        Content(text=instruction_for(parsed, template=service.settings.inbox_instruction)),
-        Content(text=parsed.render(), trust=Trust.UNTRUSTED, source="email"),
-    ]
-    run_id = await service.gateway.submit(who, name, parts, idempotency_key=key)
+    parts = parts_for(parsed, template=service.settings.inbox_instruction)
+    run_id = await service.gateway.submit(who, name, parts, idempotency_key=message_key(parsed))
     service.notify()
     return await service.run_out(who, run_id)
 

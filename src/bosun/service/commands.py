@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 import os
 import signal
@@ -287,7 +286,7 @@ def inbox_dir(
 ) -> None:
     """Submit every .eml in a directory as a queued run (a message already submitted, by its
     Message-ID, is not submitted twice); workers drive them."""
-    from bosun.gateway.email import email_to_parts
+    from bosun.gateway.email import message_key, parse_email, parts_for
 
     settings = _settings(db)
 
@@ -296,11 +295,11 @@ def inbox_dir(
         refused = 0
         async with gateway.runtime:
             for path in sorted(directory.glob("*.eml")):
-                raw = path.read_bytes()
                 try:
-                    parts = email_to_parts(raw)
+                    parsed = parse_email(path.read_bytes())
+                    parts = parts_for(parsed, template=settings.service.inbox_instruction)
                     run_id = await gateway.submit(
-                        who, name, parts, idempotency_key=_message_key(raw)
+                        who, name, parts, idempotency_key=message_key(parsed)
                     )
                 except BosunError as exc:
                     refused += 1
@@ -361,12 +360,3 @@ def inbox_imap(
         gateway.runtime.store.close()
 
     asyncio.run(go())
-
-
-def _message_key(raw: bytes) -> str | None:
-    from bosun.gateway.email import parse_email
-
-    message_id = parse_email(raw).headers.get("Message-ID")
-    if not message_id:
-        return None
-    return "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import imaplib
 import logging
 from dataclasses import dataclass, field
 
 from bosun.errors import GatewayRefusal
 from bosun.gateway.auth import Principal
-from bosun.gateway.email import instruction_for, parse_email
+from bosun.gateway.email import REPLY_TO_SENDER, message_key, parse_email, parts_for
 from bosun.gateway.gateway import Gateway
-from bosun.models.base import Trust
-from bosun.runtime.trust import Content
 
 __all__ = ["ImapMailbox", "ImapPoller", "PollResult"]
 
@@ -110,20 +107,10 @@ class ImapPoller:
 
     async def _submit(self, raw: bytes) -> str:
         parsed = await asyncio.to_thread(parse_email, raw)
-        message_id = parsed.headers.get("Message-ID")
-        key = None
-        if message_id:  # as POST /v1/inbox derives it: one message, one run, either way in
-            key = "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
-        instruction = (
-            instruction_for(parsed, template=self.instruction)
-            if self.instruction
-            else instruction_for(parsed)
+        parts = parts_for(parsed, template=self.instruction or REPLY_TO_SENDER)
+        return await self.gateway.submit(
+            self.principal, self.agent, parts, idempotency_key=message_key(parsed)
         )
-        parts = [
-            Content(text=instruction),
-            Content(text=parsed.render(), trust=Trust.UNTRUSTED, source="email"),
-        ]
-        return await self.gateway.submit(self.principal, self.agent, parts, idempotency_key=key)
 
     # --- the protocol (in a thread) -----------------------------------------------------------
 
