@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from api_harness import agents
 from imap_server import ImapServer
 
 from bosun.data.store import Store
-from bosun.gateway.auth import ApiKeys, Roles
+from bosun.gateway.auth import ApiKeys, Principal, Roles
 from bosun.gateway.gateway import Gateway
 from bosun.runtime import Runtime
 from bosun.service.imap import REFUSED_FLAG, ImapMailbox, ImapPoller
@@ -23,7 +25,10 @@ def mail(n: int, *, message_id: str | None = None) -> bytes:
     ).encode()
 
 
-async def test_unseen_mail_becomes_queued_runs_once_and_is_marked_seen(db_url: str) -> None:
+@asynccontextmanager
+async def mailer(db_url: str) -> AsyncIterator[tuple[Store, Gateway, Principal]]:
+    """A gateway over a fresh store serving the "helper" agent, and a submitter of tenant
+    acme to poll as."""
     store = Store.open(db_url)
     helper = agents()[0]
     keys = ApiKeys(store, roles=Roles.builtin(tool_scopes=["tools:*"]))
@@ -32,13 +37,22 @@ async def test_unseen_mail_becomes_queued_runs_once_and_is_marked_seen(db_url: s
         who = await gateway.authenticate(
             keys.create("mailer", tenant="acme", roles=["submitter"]).key
         )
+        yield store, gateway, who
+    store.close()
+
+
+def mailbox(server: ImapServer, password: str = "s3cret") -> ImapMailbox:
+    return ImapMailbox(
+        host="127.0.0.1", port=server.port, ssl=False, user="desk", password=password
+    )
+
+
+async def test_unseen_mail_becomes_queued_runs_once_and_is_marked_seen(db_url: str) -> None:
+    async with mailer(db_url) as (store, gateway, who):
         with ImapServer() as server:
             first, second = server.deliver(mail(1)), server.deliver(mail(2))
             junk = server.deliver(b"this is not an email at all")
-            box = ImapMailbox(
-                host="127.0.0.1", port=server.port, ssl=False, user="desk", password="s3cret"
-            )
-            poller = ImapPoller(gateway, who, box, agent="helper")
+            poller = ImapPoller(gateway, who, mailbox(server), agent="helper")
             result = await poller.poll()
             assert set(result.submitted) == {str(first), str(second)}
             assert set(result.refused) == {str(junk)}
@@ -56,35 +70,21 @@ async def test_unseen_mail_becomes_queued_runs_once_and_is_marked_seen(db_url: s
         started = json.loads(store.journal(run.id)[0].payload)
         assert [p["trust"] for p in started["parts"]] == ["user", "untrusted"]
         assert "ann1@example.com" in started["parts"][0]["text"]  # the reply address
-    store.close()
 
 
 async def test_a_wrong_password_or_a_busy_server_is_an_error_not_a_loss(db_url: str) -> None:
-    store = Store.open(db_url)
-    helper = agents()[0]
-    keys = ApiKeys(store, roles=Roles.builtin(tool_scopes=["tools:*"]))
-    async with Runtime(store=store, agents=[helper]) as runtime:
-        gateway = Gateway(runtime=runtime, keys=keys, agents={"helper": helper})
-        who = await gateway.authenticate(
-            keys.create("mailer", tenant="acme", roles=["submitter"]).key
-        )
+    async with mailer(db_url) as (_, gateway, who):
         with ImapServer() as server:
             uid = server.deliver(mail(7))
-            wrong = ImapMailbox(
-                host="127.0.0.1", port=server.port, ssl=False, user="desk", password="nope"
-            )
             with pytest.raises(Exception, match="AUTHENTICATIONFAILED"):
-                await ImapPoller(gateway, who, wrong, agent="helper").poll()
-            right = ImapMailbox(
-                host="127.0.0.1", port=server.port, ssl=False, user="desk", password="s3cret"
-            )
+                await ImapPoller(gateway, who, mailbox(server, "nope"), agent="helper").poll()
+            right = mailbox(server)
             server.fail_next = True  # the greeting's CAPABILITY ... the next command fails
             with pytest.raises(Exception):  # noqa: B017 - imaplib's error types vary by step
                 await ImapPoller(gateway, who, right, agent="helper").poll()
             assert server.messages[uid].flags == set()  # still unseen: read next time
             result = await ImapPoller(gateway, who, right, agent="helper").poll()
             assert list(result.submitted) == [str(uid)]
-    store.close()
 
 
 def test_the_inbox_commands(tmp_path: object, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
