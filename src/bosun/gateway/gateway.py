@@ -74,6 +74,8 @@ class GatewayResult:
     """The final answer after output guardrails; None when blocked or escalated."""
     guardrail: GuardrailVerdict | None = None
     """The combined verdict of the output guardrails, when any ran."""
+    row: RunRow | None = None
+    """The stored run row as read for this result (tenant, timestamps, assignee)."""
 
     @property
     def status(self) -> RunStatus:
@@ -218,15 +220,17 @@ class Gateway:
         """The run as `principal` may see it: its tenant only, output through the guardrails,
         PII placeholders resolved only with `pii:read`."""
         principal.require(RUNS_READ)
-        state = await self._visible(principal, run_id)
+        row = await self._row(principal, run_id)
+        state = await self.runtime.state(run_id)
         run = RunResult.of(state)
         if run.status is not RunStatus.COMPLETED or run.output is None:
-            return GatewayResult(run=run, output=None)
+            return GatewayResult(run=run, output=None, row=row)
         output: str | None = run.output
         verdict = None
         if self.guardrails is not None:
             verdict = self.guardrails.check(run.output, OutputContext(sources=_sources(state)))
-            if verdict.action != "allow":
+            # Audited once per run: clients poll, and the verdict on a finished run is fixed.
+            if verdict.action != "allow" and not await self._audited(run_id, "output_guardrail"):
                 await self.runtime.audit(
                     run_id,
                     "output_guardrail",
@@ -239,7 +243,11 @@ class Gateway:
                 output = None
         if output is not None and principal.has(PII_READ):
             output = self._resolve(state, output)
-        return GatewayResult(run=run, output=output, guardrail=verdict)
+        return GatewayResult(run=run, output=output, guardrail=verdict, row=row)
+
+    async def _audited(self, run_id: str, action: str) -> bool:
+        rows = await asyncio.to_thread(self.runtime.store.audit_rows, run_id=run_id)
+        return any(r["action"] == action for r in rows)
 
     def _resolve(self, state: RunState, text: str) -> str:
         privacy = self.runtime.privacy

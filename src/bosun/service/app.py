@@ -100,9 +100,10 @@ class Service:
         """A run as the API shows it to `who`."""
         result = await self.gateway.result(who, run_id)
         store = self.gateway.runtime.store
-        row, steps = await asyncio.gather(
-            asyncio.to_thread(store.get_run, run_id), asyncio.to_thread(store.journal, run_id)
-        )
+        steps = await asyncio.to_thread(store.journal, run_id)
+        row = result.row
+        if row is None:
+            row = await asyncio.to_thread(store.get_run, run_id)
         return RunOut.build(row, result, steps)
 
 
