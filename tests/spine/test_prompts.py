@@ -215,6 +215,27 @@ def test_label_moves_are_audited_with_who_did_them(registry: PromptRegistry) -> 
     assert registry.store.verify_audit().ok
 
 
+def test_a_label_move_whose_audit_fails_does_not_happen(
+    registry: PromptRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(registry, "1.0.0")
+    make(registry, "1.1.0")
+    registry.promote("support", "1.0.0", "staging", by="ana")
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the audit log is unwritable")
+
+    monkeypatch.setattr(registry.store, "audit_in", broken)
+    with pytest.raises(RuntimeError, match="unwritable"):
+        registry.promote("support", "1.1.0", "staging", by="bo")
+    with pytest.raises(RuntimeError, match="unwritable"):
+        make(registry, "1.2.0")
+    monkeypatch.undo()
+    label = registry.label("support", "staging")
+    assert label is not None and label.version == "1.0.0"  # the move rolled back with it
+    assert [v.version for v in registry.versions("support")] == ["1.0.0", "1.1.0"]
+
+
 def test_rollback_restores_the_previous_version_step_by_step(registry: PromptRegistry) -> None:
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         make(registry, version)

@@ -315,6 +315,15 @@ class Store:
         finally:
             cur.close()
 
+    def audit_in(self, conn: Connection, events: Sequence[AuditEvent]) -> None:
+        """Append `events` to the audit chain inside `conn`'s open write transaction (from
+        `_write()`), so a change and its audit row commit together or not at all."""
+        cur = conn.connection.cursor()
+        try:
+            self._append_audit(cur, list(events))
+        finally:
+            cur.close()
+
     def _append_audit(self, cur: Any, events: list[AuditEvent]) -> None:
         if self.dialect == "postgresql":
             # Concurrent writers must not both extend the chain from the same head.

@@ -239,7 +239,7 @@ class PromptRegistry:
                     "bump the version"
                 )
             conn.execute(prompt_versions.insert().values(_version_row(item)))
-        self._audit("prompt_created", by, name=name, version=version, digest=item.digest)
+            self._audit(conn, "prompt_created", by, name=name, version=version, digest=item.digest)
         return item
 
     def add(self, item: PromptVersion, *, by: str | None = None) -> PromptVersion:
@@ -361,9 +361,15 @@ class PromptRegistry:
                 if (rollout.get(kind) or {}).get("version") == version:
                     rollout.pop(kind)
             _put_label(conn, name, label, version, rollout, by=by, now=now, insert=row is None)
-        self._audit(
-            "prompt_promoted", by, name=name, label=label, version=version, previous=previous
-        )
+            self._audit(
+                conn,
+                "prompt_promoted",
+                by,
+                name=name,
+                label=label,
+                version=version,
+                previous=previous,
+            )
         return self._label_or_raise(name, label)
 
     def rollback(self, name: str, label: str, *, by: str) -> PromptLabel:
@@ -381,10 +387,15 @@ class PromptRegistry:
             target = rollout["history"].pop()["version"]
             rollout.pop("canary", None)
             _put_label(conn, name, label, target, rollout, by=by, now=now, insert=False)
-            current = row["version"]
-        self._audit(
-            "prompt_rolled_back", by, name=name, label=label, version=target, previous=current
-        )
+            self._audit(
+                conn,
+                "prompt_rolled_back",
+                by,
+                name=name,
+                label=label,
+                version=target,
+                previous=row["version"],
+            )
         return self._label_or_raise(name, label)
 
     def set_canary(
@@ -558,7 +569,7 @@ class PromptRegistry:
                 else:
                     rollout[key] = value
             _put_label(conn, name, label, row["version"], rollout, by=by, now=now, insert=False)
-        self._audit(action, by, name=name, label=label, version=row["version"], **changes)
+            self._audit(conn, action, by, name=name, label=label, version=row["version"], **changes)
 
     def _label_or_raise(self, name: str, label: str) -> PromptLabel:
         found = self.label(name, label)
@@ -566,14 +577,15 @@ class PromptRegistry:
             raise PromptNotFound(f"prompt {name!r} has no label {label!r}")
         return found
 
-    def _audit(self, action: str, by: str | None, **payload: Any) -> None:
+    def _audit(self, conn: sa.Connection, action: str, by: str | None, **payload: Any) -> None:
+        """Audit a change in the transaction that makes it: both land, or neither."""
         event = AuditEvent(
             action=action,
             payload=json.dumps(payload, sort_keys=True),
             created_at=time.time(),
             actor=by,
         )
-        self.store.write([event])
+        self.store.audit_in(conn, [event])
 
     # Last in the class: below it, `list` in an annotation would name this method.
     def list(self) -> list[str]:
