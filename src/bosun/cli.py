@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -15,11 +13,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from bosun.cli_options import DbOption, open_store
 from bosun.config import load_settings
-from bosun.data.store import RunRow, StepRow, Store
-from bosun.errors import BosunError
+from bosun.data.store import RunRow, StepRow
+from bosun.errors import BosunError, ConfigError
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
+from bosun.service.build import load_agent
 from bosun.service.commands import inbox_app, keys_app, serve, worker
 from bosun.spine.commands import alerts, costs, online, shadow
 from bosun.spine.drift_commands import drift_command
@@ -55,29 +55,11 @@ def _configure() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
 
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: BOSUN_DATABASE_URL or BOSUN_HOME)."),
-]
-
-
-def _store(db: str | None) -> Store:
-    return Store.open(db or load_settings().resolved_database_url)
-
-
 def _load_agent(target: str) -> Agent:
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise typer.BadParameter("expected MODULE:AGENT, e.g. myapp.agents:support")
-    sys.path.insert(0, str(Path.cwd()))
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise typer.BadParameter(f"cannot import {module_name!r}: {exc}") from exc
-    agent = getattr(module, attr, None)
-    if not isinstance(agent, Agent):
-        raise typer.BadParameter(f"{target} is not a bosun.Agent")
-    return agent
+        return load_agent(target)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 @app.command()
@@ -93,7 +75,7 @@ def run(
         agent = agent.with_model(model)
 
     async def go() -> RunResult:
-        async with Runtime(store=_store(db)) as runtime:
+        async with Runtime(store=open_store(db)) as runtime:
             return await runtime.run(agent, input)
 
     try:
@@ -101,7 +83,7 @@ def run(
     except BosunError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    store = _store(db)
+    store = open_store(db)
     _print_run(store.get_run(result.run_id), store.journal(result.run_id))
     store.close()
     raise typer.Exit(0 if result.status.value in ("completed", "waiting_approval") else 2)
@@ -114,7 +96,7 @@ def runs_list(
     db: DbOption = None,
 ) -> None:
     """List recent runs."""
-    store = _store(db)
+    store = open_store(db)
     table = Table()
     table.add_column("run", no_wrap=True)
     for name in ("agent", "status", "tokens", "cost"):
@@ -136,7 +118,7 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(run_id: str, db: DbOption = None) -> None:
     """Show one run: outcome, handoff and every step."""
-    store = _store(db)
+    store = open_store(db)
     try:
         _print_run(store.get_run(run_id), store.journal(run_id))
     except BosunError as exc:
@@ -149,7 +131,7 @@ def runs_show(run_id: str, db: DbOption = None) -> None:
 @audit_app.command("verify")
 def audit_verify(db: DbOption = None) -> None:
     """Check every link of the audit log's hash chain."""
-    store = _store(db)
+    store = open_store(db)
     result = store.verify_audit()
     store.close()
     if result.ok:

@@ -36,7 +36,7 @@ def load_agent(target: str) -> Agent:
         raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
     agent = getattr(module, attr, None)
     if not isinstance(agent, Agent):
-        raise ConfigError(f"{target} is not a bosun Agent")
+        raise ConfigError(f"{target} is not a bosun.Agent")
     return agent
 
 

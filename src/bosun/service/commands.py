@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bosun.cli_options import DbOption
 from bosun.config import Settings, load_settings
 from bosun.data.store import Store
 from bosun.errors import BosunError
@@ -34,10 +35,6 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys of the service's pri
 AgentOption = Annotated[
     list[str] | None,
     typer.Option("--agent", "-a", help="MODULE:AGENT to serve (repeatable; default: settings)."),
-]
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: BOSUN_DATABASE_URL or BOSUN_HOME)."),
 ]
 
 

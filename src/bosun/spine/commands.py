@@ -11,22 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bosun.config import load_settings
-from bosun.data.store import Store
+from bosun.cli_options import DbOption, open_store
 from bosun.spine.alerts import list_alerts
 from bosun.spine.cost import spend_report
 
 __all__ = ["alerts", "costs", "online", "shadow"]
 
 console = Console()
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: BOSUN_DATABASE_URL or BOSUN_HOME)."),
-]
-
-
-def _store(db: str | None) -> Store:
-    return Store.open(db or load_settings().resolved_database_url)
 
 
 def costs(
@@ -38,7 +29,7 @@ def costs(
     if by not in ("agent", "tenant", "day", "run"):
         raise typer.BadParameter("--by must be agent, tenant, day or run")
     group: Literal["agent", "tenant", "day", "run"] = by  # type: ignore[assignment]
-    store = _store(db)
+    store = open_store(db)
     try:
         rows = spend_report(store, since=time.time() - days * 86400, by=group)
     finally:
@@ -62,7 +53,7 @@ def alerts(
     db: DbOption = None,
 ) -> None:
     """Alerts raised by cost caps and drift detection, newest first."""
-    store = _store(db)
+    store = open_store(db)
     try:
         rows = list_alerts(store, kind=kind)
     finally:
@@ -85,7 +76,7 @@ def online(
     """Online evaluation per prompt version: signal rates, judge scores, feedback."""
     from bosun.spine.online import SIGNALS, aggregate
 
-    store = _store(db)
+    store = open_store(db)
     try:
         rows = aggregate(store, prompt_name=prompt)
     finally:
@@ -117,7 +108,7 @@ def shadow(
 
     from bosun.data.schema import run_scores
 
-    store = _store(db)
+    store = open_store(db)
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(

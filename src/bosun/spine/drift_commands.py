@@ -10,8 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bosun.config import load_settings
-from bosun.data.store import Store
+from bosun.cli_options import DbOption, open_store
 from bosun.spine.alerts import list_alerts
 
 if TYPE_CHECKING:  # scipy takes a second to import: only `bosun drift` pays for it
@@ -31,10 +30,7 @@ _STYLE = {
 
 def drift_command(
     agent: Annotated[str | None, typer.Option("--agent", "-a", help="Only this agent.")] = None,
-    db: Annotated[
-        str | None,
-        typer.Option("--db", help="Database URL (default: BOSUN_DATABASE_URL or BOSUN_HOME)."),
-    ] = None,
+    db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     window: Annotated[
         int, typer.Option(help="Current window: the latest this many finished runs.")
@@ -50,7 +46,7 @@ def drift_command(
 ) -> None:
     """Behaviour drift per agent and prompt version: baseline against the current window,
     each metric's test, statistic, threshold and verdict, and the drift alerts raised."""
-    store = Store.open(db or load_settings().resolved_database_url)
+    store = open_store(db)
     try:
         from bosun.spine.drift import DriftConfig, check_drift
 

@@ -147,13 +147,14 @@ class OnlineEvaluator:
         with self.store._write() as conn:
             for run_id in conn.execute(query).scalars():
                 prompt = _prompt_of(conn, run_id)
+                judged = self.sampled(run_id)
                 conn.execute(
                     run_scores.insert().values(
                         run_id=run_id,
                         kind="online",
                         name=_PROCESSED,
-                        value=1.0 if self.sampled(run_id) else 0.0,
-                        reason="judged" if self.sampled(run_id) else "signals only",
+                        value=1.0 if judged else 0.0,
+                        reason="judged" if judged else "signals only",
                         prompt_name=prompt[0],
                         prompt_version=prompt[1],
                         created_at=now,

@@ -25,8 +25,7 @@ from rich.progress import (
 from rich.syntax import Syntax
 from rich.table import Table
 
-from bosun.config import load_settings
-from bosun.data.store import Store
+from bosun.cli_options import DbOption, open_store
 from bosun.errors import BosunError
 from bosun.service.build import load_agent
 from bosun.spine.eval_dataset import load_dataset
@@ -48,10 +47,6 @@ __all__ = ["eval_command", "prompts_app"]
 console = Console()
 prompts_app = typer.Typer(no_args_is_help=True, help="Versioned prompts, labels and rollouts.")
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: BOSUN_DATABASE_URL or BOSUN_HOME)."),
-]
 ByOption = Annotated[
     str | None, typer.Option("--by", help="Who does this, for the audit log (default: you).")
 ]
@@ -66,7 +61,7 @@ ERROR = 2
 @contextmanager
 def _registry(db: str | None) -> Iterator[PromptRegistry]:
     try:
-        store = Store.open(db or load_settings().resolved_database_url)
+        store = open_store(db)
     except BosunError as exc:
         _fail(exc)
     try:

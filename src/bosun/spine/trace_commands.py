@@ -10,17 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from bosun.config import load_settings
-from bosun.data.store import Store
+from bosun.cli_options import DbOption, open_store
 from bosun.errors import BosunError
 from bosun.spine.tracing import Span, Trace, trace_of
 
 __all__ = ["render_trace", "trace_command"]
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: BOSUN_DATABASE_URL or BOSUN_HOME)."),
-]
 
 
 def trace_command(
@@ -31,7 +25,7 @@ def trace_command(
     """Show a run's trace: every model call, tool call, wait and guardrail, with timings
     (offset from the run's start, duration), tokens and cost."""
     console = Console()
-    store = Store.open(db or load_settings().resolved_database_url)
+    store = open_store(db)
     try:
         trace = trace_of(store, run_id)
     except BosunError as exc:
