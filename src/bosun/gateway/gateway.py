@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bosun.data.queue import RunQueue
-from bosun.data.store import RunRow, StepRow
+from bosun.data.store import RunRow
 from bosun.errors import Blocked, RunNotFound, RunStateConflict, UserError
 from bosun.gateway.auth import (
     ADMIN,
@@ -394,12 +394,6 @@ class Gateway:
         """The stored run row, if the principal may read the run (else not found)."""
         principal.require(RUNS_READ)
         return await self._row(principal, run_id)
-
-    async def journal(self, principal: Principal, run_id: str, *, after: int = -1) -> list[StepRow]:
-        """The run's journal entries past `after` (for progress events)."""
-        principal.require(RUNS_READ)
-        await self._row(principal, run_id)
-        return await asyncio.to_thread(self.runtime.store.journal, run_id, after=after)
 
     async def cancel(self, principal: Principal, run_id: str, *, lease_s: float = 30.0) -> bool:
         """Cancel a run. True when it is cancelled now; False when the worker driving it

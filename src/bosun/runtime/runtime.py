@@ -620,10 +620,6 @@ class Runtime:
         """Whether this process is driving the run now."""
         return run_id in self._active
 
-    def agent(self, name: str) -> Agent | None:
-        """The registered agent called `name`, if any."""
-        return self._agents.get(name)
-
     @property
     def agents(self) -> Mapping[str, Agent]:
         """Registered agents by name."""
