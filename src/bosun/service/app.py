@@ -325,15 +325,16 @@ async def run_events(
     step without its payload), then a final ``run`` event with the run as
     ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person."""
     after = int(last_event_id) if last_event_id is not None else -1
+    store = service.gateway.runtime.store
     while not await request.is_disconnected():
-        steps = await asyncio.to_thread(service.gateway.runtime.store.journal, run_id, after=after)
-        for step in steps:
+        # The status first: a run seen stopped has all its entries in the journal read next
+        # (the final entry and the status commit together), so none is missed.
+        status = RunStatus((await asyncio.to_thread(store.get_run, run_id)).status)
+        for step in await asyncio.to_thread(store.journal, run_id, after=after):
             after = step.seq
             yield ServerSentEvent(
                 data=StepOut.of(step).model_dump(mode="json"), event=step.kind, id=str(after)
             )
-        row = await asyncio.to_thread(service.gateway.runtime.store.get_run, run_id)
-        status = RunStatus(row.status)
         if status.terminal or status.parked:
             final = await service.run_out(who, run_id)
             yield ServerSentEvent(data=final.model_dump(mode="json"), event="run")
