@@ -86,7 +86,7 @@ class Processes:
         log = self.home / f"{name}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bosun.cli", *args],
+                [sys.executable, "-m", "bosun.cli.main", *args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

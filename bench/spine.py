@@ -5,7 +5,7 @@ scripted model, SQLite) for the bare runtime and with the spine's hot-path parts
 measured in alternating rounds so drift of this machine hits both alike; then the spine's
 overhead as a share of the core's own (target, issue #5: <= 10%). Tracing is derived from the
 journal after the fact (no hot-path work); its cost per run is printed separately when
-`bosun.spine.tracing` is present.
+`bosun.observe.tracing` is present.
 
     python bench/spine.py [--runs 200] [--rounds 5]
 """
@@ -23,8 +23,8 @@ from decimal import Decimal
 from overhead import per_run
 
 from bosun import Runtime, Store
-from bosun.spine.cost import CostCaps, CostGuard
-from bosun.spine.metrics import RunMetrics
+from bosun.observe.cost import CostCaps, CostGuard
+from bosun.observe.metrics import RunMetrics
 
 
 async def main() -> None:
@@ -67,7 +67,7 @@ async def main() -> None:
     print("target: spine overhead <= 10% of the core's own per-run overhead")
 
     try:
-        from bosun.spine.tracing import trace_of  # type: ignore[attr-defined]
+        from bosun.observe.tracing import trace_of  # type: ignore[attr-defined]
     except ImportError:
         store.close()
         return

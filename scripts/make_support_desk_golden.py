@@ -131,7 +131,7 @@ for name in PICK:
     cases.append(case)
 
 head = """# Golden dataset of the support desk agent (bosun's offline evaluation format,
-# bosun.spine.eval_dataset): one case per sample email category, every hostile email, and
+# bosun.evals.dataset): one case per sample email category, every hostile email, and
 # behavioural assertions. Each case's id is the inbox file it was made from
 # (inbox/<id>.eml); its input is exactly what email_input makes of that file.
 #

@@ -71,7 +71,7 @@ def build_agent(
 ) -> bosun.Agent:
     """The support desk agent over the helpdesk at `db_path` (created if missing, not
     seeded: see `seed`). `model` defaults to the scripted policy model; `instructions` to
-    the prompt file's text (pass a `bosun.spine.prompts.PromptSource` to follow the
+    the prompt file's text (pass a `bosun.prompts.registry.PromptSource` to follow the
     registry's ``production`` label)."""
     desk = Helpdesk(db_path)
     return bosun.Agent(

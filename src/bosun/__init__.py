@@ -18,22 +18,14 @@ async with bosun.Runtime() as runtime:
 from bosun import errors
 from bosun.config import Settings, load_settings
 from bosun.data.store import Store
-from bosun.models.base import (
-    Model,
-    ModelRequest,
-    ModelResponse,
-    ModelSettings,
-    ToolCall,
-    Trust,
-    Usage,
-)
+from bosun.models.base import Model, ModelRequest, ModelResponse, ModelSettings, ToolCall, Usage
 from bosun.runtime.agent import Agent, ModelPolicy
 from bosun.runtime.budget import Budget
 from bosun.runtime.critic import Critic, RuleCritic, Verdict
 from bosun.runtime.planner import ModelPlanner, Planner
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import Handoff, RunState, RunStatus
-from bosun.runtime.trust import Content, TaintPolicy
+from bosun.runtime.taint import TaintPolicy
 from bosun.tools.base import (
     ApprovalDecision,
     BreakerPolicy,
@@ -47,6 +39,7 @@ from bosun.tools.base import (
 )
 from bosun.tools.decorator import Tool, tool
 from bosun.tools.secrets import EnvSecrets, MappingSecrets, Secret, SecretsProvider
+from bosun.trust import Content, Trust
 
 __version__ = "0.1.0"
 

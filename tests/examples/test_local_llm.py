@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 import bosun
-from bosun.spine.eval_dataset import load_dataset
-from bosun.spine.evals import EvalOptions, Evaluator
+from bosun.evals.dataset import load_dataset
+from bosun.evals.runner import EvalOptions, Evaluator
 from examples.support_desk import build_agent, load_inbox, seed
 from examples.support_desk.inbox_run import helpdesk_summary, pipeline, process_inbox
 

@@ -19,11 +19,11 @@ from pydantic import ValidationError
 
 import bosun
 from bosun.errors import ModelRetry
+from bosun.evals.dataset import load_dataset
+from bosun.evals.runner import EvalOptions, Evaluator
 from bosun.gateway.gateway import Gateway
 from bosun.gateway.pii import PiiDetector
 from bosun.gateway.vault import PiiVault, VaultCipher
-from bosun.spine.eval_dataset import load_dataset
-from bosun.spine.evals import EvalOptions, Evaluator
 from examples.support_desk import (
     MODEL_NAME,
     Helpdesk,

@@ -16,7 +16,7 @@ from bosun.gateway.email import (
     parse_email,
     sender_address,
 )
-from bosun.models.base import Trust
+from bosun.trust import Trust
 
 
 def message(**headers: str) -> EmailMessage:

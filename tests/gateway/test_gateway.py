@@ -20,10 +20,11 @@ from bosun.gateway.inputs import InputLimits, parse_json
 from bosun.gateway.pii import PiiDetector
 from bosun.gateway.ratelimit import RateLimiter, RateLimitPolicy
 from bosun.gateway.vault import PiiVault, VaultCipher
-from bosun.models.base import ModelResponse, Trust
-from bosun.runtime import Agent, Content, RunStatus, Runtime
+from bosun.models.base import ModelResponse
+from bosun.runtime import Agent, RunStatus, Runtime
 from bosun.testing import ScriptedModel, call, reply
 from bosun.tools import tool
+from bosun.trust import Content, Trust
 
 sent: list[str] = []
 

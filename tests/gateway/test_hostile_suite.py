@@ -44,12 +44,11 @@ from bosun.gateway.gateway import Gateway
 from bosun.gateway.guardrails import GroundingGuard, Guardrails, PiiGuard, SecretsGuard
 from bosun.gateway.pii import PiiDetector
 from bosun.gateway.vault import PiiVault, VaultCipher
-from bosun.models.base import Trust
-from bosun.runtime import Agent, Budget, Content, RunStatus, Runtime
-from bosun.runtime.trust import ContentScreen
+from bosun.runtime import Agent, Budget, RunStatus, Runtime
 from bosun.testing import ScriptedModel
 from bosun.tools.base import ErrorKind
 from bosun.tools.privacy import reveal_placeholders
+from bosun.trust import Content, ContentScreen, Trust
 
 BIPIA_EMAILS = 24
 UTILITY_FLOOR = 0.85

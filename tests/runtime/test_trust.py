@@ -12,12 +12,13 @@ import pytest
 
 from bosun.data.store import Store
 from bosun.errors import ToolDefinitionError, UserError
-from bosun.models.base import SystemMessage, ToolMessage, Trust, UserMessage
+from bosun.models.base import SystemMessage, ToolMessage, UserMessage
 from bosun.runtime import Agent, RunStatus, Runtime
-from bosun.runtime.trust import Content, TaintPolicy, gate, spotlight, ungrounded
+from bosun.runtime.taint import TaintPolicy, gate, spotlight, ungrounded
 from bosun.testing import ScriptedModel, call, calls, reply
 from bosun.tools import Risk, ToolPolicy, tool
 from bosun.tools.privacy import VaultEntry
+from bosun.trust import Content, Trust
 
 sent: list[dict[str, object]] = []
 

@@ -21,10 +21,10 @@ from bosun.data.store import Store
 from bosun.gateway.auth import ApiKeys, Roles
 from bosun.gateway.gateway import Gateway
 from bosun.models.base import ModelRequest, ModelResponse
+from bosun.observe.metrics import RunMetrics
 from bosun.runtime import Agent, Runtime
 from bosun.service.app import create_app
 from bosun.service.worker import Worker
-from bosun.spine.metrics import RunMetrics
 from bosun.testing import ScriptedModel, call, reply
 from bosun.tools import tool
 

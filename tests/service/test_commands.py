@@ -20,7 +20,7 @@ HERE = Path(__file__).parent
 
 def bosun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bosun.cli", *args],
+        [sys.executable, "-m", "bosun.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -63,7 +63,7 @@ def test_serve_runs_submitted_runs_and_stops_on_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "bosun.cli",
+            "bosun.cli.main",
             "serve",
             "--agent",
             "served_agents:helper",
@@ -122,7 +122,7 @@ def test_worker_process_drives_queued_runs_and_exits_on_sigterm(db_url: str) -> 
         [
             sys.executable,
             "-m",
-            "bosun.cli",
+            "bosun.cli.main",
             "worker",
             "--agent",
             "served_agents:helper",

@@ -92,7 +92,7 @@ def test_the_inbox_commands(tmp_path: object, monkeypatch: pytest.MonkeyPatch, d
 
     from typer.testing import CliRunner
 
-    from bosun.cli import app
+    from bosun.cli.main import app
 
     here = Path(__file__).parent
     monkeypatch.chdir(here)  # served_agents is importable from here

@@ -24,7 +24,8 @@ from bosun.data.schema import runs, webhook_deliveries
 from bosun.data.store import Store
 from bosun.errors import ConfigError
 from bosun.runtime import Agent, Runtime
-from bosun.service.webhooks import WebhookDispatcher, sign, verify
+from bosun.service.webhooks import WebhookDispatcher
+from bosun.signing import sign, verify
 from bosun.testing import Fault, ScriptedModel, reply
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

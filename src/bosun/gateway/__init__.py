@@ -3,7 +3,7 @@
 `Gateway` (gateway.py) wraps a `Runtime`: API keys and principals (auth.py), request and
 token limits (ratelimit.py), input checks (inputs.py), injection screening (injection.py),
 PII detection and the encrypted per-run vault (pii.py, vault.py), output guardrails
-(guardrails.py). Trust labels and taint gating live in the runtime (`bosun.runtime.trust`),
+(guardrails.py). Trust labels and taint gating live in the runtime (`bosun.runtime.taint`),
 because they must hold inside the loop whatever the model does.
 
 Heavy parts load lazily: importing this package does not import Presidio.

@@ -27,8 +27,7 @@ from email.message import EmailMessage
 from html.parser import HTMLParser
 
 from bosun.errors import InvalidInput
-from bosun.models.base import Trust
-from bosun.runtime.trust import Content
+from bosun.trust import Content, Trust
 
 __all__ = [
     "DEFAULT_INSTRUCTION",

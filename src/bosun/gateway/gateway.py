@@ -37,12 +37,12 @@ from bosun.gateway.auth import (
 from bosun.gateway.guardrails import Guardrail, GuardrailVerdict, OutputContext
 from bosun.gateway.inputs import InputLimits, check_parts
 from bosun.gateway.ratelimit import RateLimiter
-from bosun.models.base import AssistantMessage, SystemMessage, ToolCall, Trust
+from bosun.models.base import AssistantMessage, SystemMessage, ToolCall
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import RunState, RunStatus
-from bosun.runtime.trust import Content, ContentScreen
 from bosun.tools.privacy import reveal_placeholders
+from bosun.trust import Content, ContentScreen, Trust
 
 __all__ = ["PII_READ", "Approval", "Gateway", "GatewayResult", "ScreeningPolicy"]
 

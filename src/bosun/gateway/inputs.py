@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bosun.errors import InvalidInput
-from bosun.models.base import Trust
-from bosun.runtime.trust import Content
+from bosun.trust import Content, Trust
 
 __all__ = ["InputLimits", "check_parts", "decode_text", "parse_json"]
 

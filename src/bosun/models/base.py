@@ -12,10 +12,11 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from bosun.trust import Trust
 
 __all__ = [
     "AssistantMessage",
@@ -28,7 +29,6 @@ __all__ = [
     "ToolCall",
     "ToolDefinition",
     "ToolMessage",
-    "Trust",
     "Usage",
     "UserMessage",
     "estimate_usage",
@@ -36,18 +36,6 @@ __all__ = [
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-
-
-class Trust(StrEnum):
-    """Where a piece of content came from, which decides what it may cause."""
-
-    TRUSTED = "trusted"
-    """Operator instructions, system prompts, bosun's own tools' data, a reviewer's note."""
-    USER = "user"
-    """The authenticated submitter's own text."""
-    UNTRUSTED = "untrusted"
-    """From outside: email bodies, fetched pages, retrieved documents, outward-reading tools.
-    Shown to the model as data, never as instructions; its presence taints the run."""
 
 
 class ToolCall(BaseModel):

@@ -6,7 +6,8 @@ from bosun.runtime.critic import Critic, RuleCritic, Verdict
 from bosun.runtime.planner import ModelPlanner, Plan, Planner
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import ActionTaken, Handoff, RunState, RunStatus
-from bosun.runtime.trust import Content, TaintPolicy
+from bosun.runtime.taint import TaintPolicy
+from bosun.trust import Content
 
 __all__ = [
     "ActionTaken",

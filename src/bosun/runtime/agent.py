@@ -12,7 +12,7 @@ from bosun.models.base import Model, ModelSettings, ToolDefinition
 from bosun.runtime.budget import Budget
 from bosun.runtime.critic import Critic
 from bosun.runtime.planner import Planner
-from bosun.runtime.trust import TaintPolicy
+from bosun.runtime.taint import TaintPolicy
 from bosun.tools.base import RetryPolicy
 from bosun.tools.pipeline import AnyTool
 
@@ -70,7 +70,7 @@ class ResolvedInstructions:
 @runtime_checkable
 class InstructionSource(Protocol):
     """Instructions chosen per run, e.g. a prompt registry's label with a canary rollout
-    (`bosun.spine.prompts`). `key` is the run's conversation (or the run id): the same key
+    (`bosun.prompts.registry`). `key` is the run's conversation (or the run id): the same key
     must get the same version, so a conversation never switches prompts midway."""
 
     def resolve(self, *, key: str) -> ResolvedInstructions:

@@ -13,7 +13,7 @@ __all__ = ["Budget", "SpendGuard"]
 
 class SpendGuard(Protocol):
     """Spend limits beyond one run (per agent or tenant and day), checked before every model
-    call of every run: `bosun.spine.cost.CostGuard`."""
+    call of every run: `bosun.observe.cost.CostGuard`."""
 
     async def before_model_call(self, state: RunState) -> str | None:
         """The cap a new model call would break, as a reason (the run escalates), or None."""

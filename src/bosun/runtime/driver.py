@@ -34,7 +34,7 @@ from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.budget import SpendGuard
 from bosun.runtime.journal import record
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
-from bosun.runtime.trust import ContentScreen, Labelled, gate, label_result
+from bosun.runtime.taint import Labelled, gate, label_result
 from bosun.tools.base import (
     ApprovalDecision,
     ApprovalRequired,
@@ -45,6 +45,7 @@ from bosun.tools.base import (
 )
 from bosun.tools.pipeline import AnyTool, Invocation, ToolExecutor
 from bosun.tools.privacy import Privacy, reveal_placeholders
+from bosun.trust import ContentScreen
 
 if TYPE_CHECKING:
     from bosun.runtime.agent import Agent

@@ -19,17 +19,18 @@ from bosun.config import Settings, load_settings
 from bosun.data.store import AuditEvent, NewRun, Store, WriteOp
 from bosun.data.writer import JournalWriter
 from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, RunStateConflict, UserError
-from bosun.models.base import ToolCall, Trust, Usage
+from bosun.models.base import ToolCall, Usage
 from bosun.runtime.agent import Agent, ResolvedInstructions
 from bosun.runtime.budget import SpendGuard
 from bosun.runtime.driver import RunDriver
 from bosun.runtime.journal import record
 from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
-from bosun.runtime.trust import Content, ContentScreen, mask
+from bosun.runtime.taint import mask
 from bosun.tools.breaker import BreakerState
 from bosun.tools.pipeline import ToolExecutor
 from bosun.tools.privacy import Privacy, VaultEntry
 from bosun.tools.secrets import SecretsProvider
+from bosun.trust import Content, ContentScreen, Trust
 
 __all__ = ["JournalObserver", "RunResult", "Runtime", "new_run_id"]
 
@@ -124,8 +125,8 @@ class Runtime:
     ) -> None:
         """`privacy` masks PII in inputs and tool results (the gateway's `PiiVault`); `screen`
         scores untrusted tool output for prompt injection (the gateway's `InjectionScreen`);
-        `spend` enforces spend caps across runs (`bosun.spine.cost.CostGuard`); `observer`
-        sees every durable journal entry (`bosun.spine.metrics.RunMetrics`)."""
+        `spend` enforces spend caps across runs (`bosun.observe.cost.CostGuard`); `observer`
+        sees every durable journal entry (`bosun.observe.metrics.RunMetrics`)."""
         self.settings = settings or load_settings()
         self.privacy = privacy
         self.screen = screen
@@ -385,7 +386,7 @@ class Runtime:
         )
         self._drivers[run_id] = driver
         # Log lines written while the run is driven, by any logger, carry its id (and, with
-        # bosun.spine.logs configured, its trace id).
+        # bosun.observe.logs configured, its trace id).
         with bound_contextvars(run_id=run_id):
             return await driver.drive()
 

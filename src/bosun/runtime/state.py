@@ -20,13 +20,13 @@ from bosun.models.base import (
     SystemMessage,
     ToolCall,
     ToolMessage,
-    Trust,
     Usage,
     UserMessage,
 )
-from bosun.runtime.trust import SPOTLIGHT_NOTICE, spotlight
+from bosun.runtime.taint import SPOTLIGHT_NOTICE, spotlight
 from bosun.tools.base import ApprovalDecision, ErrorKind, ToolResult
 from bosun.tools.privacy import VaultEntry
+from bosun.trust import Trust
 
 __all__ = ["LOOP_WINDOW", "ActionTaken", "BudgetBase", "Entry", "Handoff", "RunState", "RunStatus"]
 

@@ -36,9 +36,8 @@ from bosun.errors import InvalidInput, RateLimited, UserError
 from bosun.gateway.auth import METRICS_READ, Principal
 from bosun.gateway.email import message_key, parse_email, parts_for
 from bosun.gateway.gateway import Gateway
-from bosun.models.base import Trust
+from bosun.observe.metrics import RunMetrics
 from bosun.runtime.state import RunStatus
-from bosun.runtime.trust import Content
 from bosun.service.metrics import ServiceMetrics
 from bosun.service.problems import NotReady, install_problem_handlers, problem_responses
 from bosun.service.schemas import (
@@ -55,7 +54,7 @@ from bosun.service.schemas import (
     StepOut,
 )
 from bosun.service.worker import Worker
-from bosun.spine.metrics import RunMetrics
+from bosun.trust import Content, Trust
 
 __all__ = ["create_app"]
 

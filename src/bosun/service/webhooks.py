@@ -15,17 +15,15 @@ deliver_due:  pending rows that are due, at most a few per receiver -> leased (n
 
 Delivery is at least once: a dispatcher that dies after a POST but before recording it sends
 again when the lease runs out. Receivers deduplicate on ``webhook-id``, which stays the same
-across retries, and check ``webhook-signature`` with `verify`. The body is the outbox row's
-payload byte for byte; run outputs are stored with PII masked, and stay so here.
+across retries, and check ``webhook-signature`` with `bosun.signing.verify`. The body is the
+outbox row's payload byte for byte; run outputs are stored with PII masked, and stay so here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import hashlib
-import hmac
 import json
 import logging
 import random
@@ -43,8 +41,9 @@ from bosun.config import WebhookSubscription
 from bosun.data.schema import runs, webhook_deliveries
 from bosun.data.store import Store
 from bosun.errors import ConfigError
+from bosun.signing import secret_key, sign
 
-__all__ = ["EVENTS", "WebhookDispatcher", "sign", "verify"]
+__all__ = ["EVENTS", "WebhookDispatcher"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,45 +63,6 @@ _LEASE_MARGIN_S = 30.0
 _MAX_RETRY_AFTER_S = 3600.0
 _ERROR_CHARS = 300
 _WD = webhook_deliveries
-
-
-def _key(secret: str) -> bytes:
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    return secret.encode()
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` value: ``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``.
-    A secret starting ``whsec_`` is the base64 of the key; any other is the key as UTF-8."""
-    mac = hmac.new(_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
-    return "v1," + base64.b64encode(mac.digest()).decode("ascii")
-
-
-def verify(
-    secret: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    tolerance_s: float = 300,
-    now: float | None = None,
-) -> bool:
-    """Whether a received webhook is authentic and fresh: one of the space-separated
-    signatures matches, and the timestamp is within `tolerance_s` of `now` (replays).
-    A ``whsec_`` secret whose rest is not base64 raises `ValueError`."""
-    lower = {name.lower(): value for name, value in headers.items()}
-    msg_id = lower.get("webhook-id")
-    signatures = lower.get("webhook-signature")
-    try:
-        timestamp = int(lower.get("webhook-timestamp", ""))
-    except ValueError:
-        return False
-    if not msg_id or not signatures:
-        return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
-        return False
-    expected = sign(secret, msg_id, timestamp, body).encode()
-    return any(hmac.compare_digest(expected, given.encode()) for given in signatures.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +106,7 @@ class WebhookDispatcher:
         for sub in self.subscriptions:
             secret = sub.secret.get_secret_value()
             try:
-                _key(secret)
+                secret_key(secret)
             except binascii.Error as exc:
                 raise ConfigError(
                     f"the webhook secret for {sub.url} starts with whsec_ but the rest is not "

@@ -35,8 +35,8 @@ from bosun.runtime.runtime import Runtime
 from bosun.runtime.state import RunStatus
 
 if TYPE_CHECKING:
+    from bosun.observe.export import TraceExporter
     from bosun.service.webhooks import WebhookDispatcher
-    from bosun.spine.trace_export import TraceExporter
 
 __all__ = ["Worker", "worker_id"]
 

@@ -1,0 +1,220 @@
+"""The ``bosun`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from bosun.cli.drift import drift_command
+from bosun.cli.observe import alerts, costs, online, shadow
+from bosun.cli.options import DbOption, open_store
+from bosun.cli.prompts import eval_command, prompts_app
+from bosun.cli.service import inbox_app, keys_app, serve, worker
+from bosun.cli.trace import trace_command
+from bosun.config import load_settings
+from bosun.data.store import RunRow, StepRow
+from bosun.errors import BosunError, ConfigError
+from bosun.observe.logs import configure_logging
+from bosun.runtime.agent import Agent
+from bosun.runtime.loading import load_agent
+from bosun.runtime.runtime import RunResult, Runtime
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run AI agents in production.")
+runs_app = typer.Typer(no_args_is_help=True, help="Inspect runs.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+app.add_typer(runs_app, name="runs")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+app.add_typer(inbox_app, name="inbox")
+app.command()(serve)
+app.command()(worker)
+app.command()(costs)
+app.command()(alerts)
+app.command()(online)
+app.command()(shadow)
+app.command("drift")(drift_command)
+app.add_typer(prompts_app, name="prompts")
+app.command("eval")(eval_command)
+app.command("trace")(trace_command)
+console = Console()
+
+
+@app.callback()
+def _configure() -> None:
+    """Structured logs to stderr at BOSUN_LOG_LEVEL (default WARNING), JSON lines unless
+    BOSUN_LOG_JSON=false."""
+    settings = load_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+
+def _load_agent(target: str) -> Agent:
+    try:
+        return load_agent(target)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="MODULE:AGENT")],
+    input: Annotated[str, typer.Argument(help="The input text of the run.")],
+    model: Annotated[str | None, typer.Option(help="Model to use instead of the agent's.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Run an agent once and print its outcome and steps."""
+    agent = _load_agent(target)
+    if model is not None:
+        agent = agent.with_model(model)
+
+    async def go() -> RunResult:
+        async with Runtime(store=open_store(db)) as runtime:
+            return await runtime.run(agent, input)
+
+    try:
+        result = asyncio.run(go())
+    except BosunError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    store = open_store(db)
+    _print_run(store.get_run(result.run_id), store.journal(result.run_id))
+    store.close()
+    raise typer.Exit(0 if result.status.value in ("completed", "waiting_approval") else 2)
+
+
+@runs_app.command("list")
+def runs_list(
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    db: DbOption = None,
+) -> None:
+    """List recent runs."""
+    store = open_store(db)
+    table = Table()
+    table.add_column("run", no_wrap=True)
+    for name in ("agent", "status", "tokens", "cost"):
+        table.add_column(name)
+    table.add_column("input", no_wrap=True, overflow="ellipsis", max_width=40)
+    for row in store.list_runs(status=status, limit=limit):
+        table.add_row(
+            row.id,
+            row.agent,
+            _status(row.status),
+            str(row.input_tokens + row.output_tokens),
+            _cost(row.cost_usd),
+            row.input[:50].replace("\n", " "),
+        )
+    console.print(table)
+    store.close()
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, db: DbOption = None) -> None:
+    """Show one run: outcome, handoff and every step."""
+    store = open_store(db)
+    try:
+        _print_run(store.get_run(run_id), store.journal(run_id))
+    except BosunError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        store.close()
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """Check every link of the audit log's hash chain."""
+    store = open_store(db)
+    result = store.verify_audit()
+    store.close()
+    if result.ok:
+        console.print(f"[green]audit chain ok[/green]: {result.rows} rows, head {result.head}")
+        return
+    console.print(
+        f"[red]audit chain broken[/red] at row {result.broken_row}: {result.reason} "
+        f"({result.rows} rows checked)"
+    )
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Fresh data directory (default: a new one under BOSUN_HOME)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="A real model instead of the scripted policy (or BOSUN_MODEL)."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Runs in flight at once.")] = 8,
+) -> None:
+    """Run the reference support desk on its sample inbox, end to end, and summarise."""
+    from bosun.cli.demo import run_demo
+
+    try:
+        run_demo(console, data=data, model=model, concurrency=concurrency)
+    except BosunError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _print_run(row: RunRow, steps: list[StepRow]) -> None:
+    lines = [f"status  {_status(row.status)}", f"agent   {row.agent}", f"input   {row.input[:200]}"]
+    if row.output:
+        lines.append(f"output  {row.output[:500]}")
+    if row.error:
+        lines.append(f"error   {row.error}")
+    if row.handoff:
+        handoff = json.loads(row.handoff)
+        lines.append(f"reason  {handoff['reason']}")
+        if handoff.get("pending_question"):
+            lines.append(f"question {handoff['pending_question']}")
+    tokens = row.input_tokens + row.output_tokens
+    lines.append(f"tokens  {tokens}   cost {_cost(row.cost_usd)}")
+    console.print(Panel("\n".join(lines), title=f"run {row.id}"))
+    table = Table("#", "step", "tool / model", "status", "latency", "tokens", "cost")
+    for s in steps:
+        if s.kind not in (
+            "model_response",
+            "model_error",
+            "tool_result",
+            "approval_requested",
+            "approval_decided",
+            "human_note",
+            "run_finished",
+        ):
+            continue
+        tokens_cell = "" if s.input_tokens is None else f"{s.input_tokens}+{s.output_tokens}"
+        table.add_row(
+            str(s.seq),
+            s.kind,
+            s.tool or s.model or "",
+            _status(s.status or ""),
+            "" if s.latency_ms is None else f"{s.latency_ms:.1f} ms",
+            tokens_cell,
+            "" if s.kind != "model_response" else _cost(s.cost_usd),
+        )
+    console.print(table)
+
+
+def _status(status: str) -> str:
+    colour = {"completed": "green", "ok": "green", "failed": "red", "escalated": "yellow"}.get(
+        status, "cyan" if status.startswith("waiting") else "red" if status else "white"
+    )
+    return f"[{colour}]{status}[/{colour}]"
+
+
+def _cost(cost: Decimal | None) -> str:
+    return "unknown" if cost is None else f"${cost:.6f}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,360 @@
+"""``bosun serve``, ``worker``, ``keys`` and ``inbox``: the service from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bosun.cli.options import DbOption
+from bosun.config import Settings, load_settings
+from bosun.data.store import Store
+from bosun.errors import BosunError
+from bosun.gateway.auth import ApiKeys, Principal, Roles
+from bosun.gateway.gateway import Gateway
+from bosun.runtime.loading import load_agents
+from bosun.runtime.runtime import Runtime
+from bosun.service.compose import build_gateway, build_runtime
+from bosun.service.worker import Worker
+
+__all__ = ["inbox_app", "keys_app", "serve", "worker"]
+
+logger = logging.getLogger(__name__)
+console = Console()
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the service's principals.")
+
+AgentOption = Annotated[
+    list[str] | None,
+    typer.Option("--agent", "-a", help="MODULE:AGENT to serve (repeatable; default: settings)."),
+]
+
+
+def _settings(db: str | None) -> Settings:
+    return load_settings(database_url=db) if db else load_settings()
+
+
+def _runtime(settings: Settings, agents: list[str] | None) -> Runtime:
+    try:
+        loaded = load_agents(agents or settings.agents)
+    except BosunError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return build_runtime(
+        settings, loaded, store=Store.open(settings.resolved_database_url), warm=True
+    )
+
+
+def _worker(runtime: Runtime, settings: Settings) -> Worker:
+    webhooks = None
+    if settings.service.webhooks:
+        from bosun.service.webhooks import WebhookDispatcher
+
+        webhooks = WebhookDispatcher(runtime.store, settings.service.webhooks)
+    tracer = None
+    if settings.otlp_endpoint:
+        from bosun.observe.export import TraceExporter
+
+        tracer = TraceExporter.otlp(
+            runtime.store, endpoint=settings.otlp_endpoint, headers=settings.otlp_headers
+        )
+    return Worker(
+        runtime,
+        settings=settings.service,
+        webhooks=webhooks,
+        tracer=tracer,
+        background=background_jobs(runtime, settings),
+    )
+
+
+def background_jobs(runtime: Runtime, settings: Settings) -> list[Callable[[], Awaitable[object]]]:
+    """Online evaluation and shadow runs, as the settings ask."""
+    jobs: list[Callable[[], Awaitable[object]]] = []
+    online = settings.online
+    if online.enabled:
+        from bosun.evals.dataset import Judge
+        from bosun.evals.online import OnlineEvaluator
+
+        judges = [Judge(rubric=text, name=name) for name, text in online.rubrics.items()]
+        judge_model = None
+        if judges:
+            if online.judge_model is None:
+                raise typer.BadParameter("online.rubrics need online.judge_model")
+            from bosun.models import infer_model
+
+            judge_model = infer_model(online.judge_model)
+        evaluator = OnlineEvaluator(
+            runtime.store,
+            judges=judges,
+            judge_model=judge_model,
+            sample_rate=online.sample_rate if judges else 0.0,
+            agents=list(runtime.agents),
+        )
+        jobs.append(evaluator.score_due)
+    if online.shadow:
+        from bosun.evals.shadow import ShadowRunner
+        from bosun.prompts.registry import PromptSource
+
+        for agent in runtime.agents.values():
+            if isinstance(agent.instructions, PromptSource):
+                source = agent.instructions
+                runner = ShadowRunner(
+                    runtime.store,
+                    source.registry,
+                    agent,
+                    prompt=source.ref.name,
+                    label=source.ref.label,
+                )
+                jobs.append(runner.shadow_due)
+    return jobs
+
+
+def serve(
+    agent: AgentOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    db: DbOption = None,
+    embedded_worker: Annotated[
+        bool, typer.Option(help="Drive runs in this process too (the one-machine setup).")
+    ] = True,
+) -> None:
+    """Serve the REST API (with an embedded worker by default)."""
+    import uvicorn
+
+    from bosun.service.app import create_app
+
+    settings = _settings(db)
+    runtime = _runtime(settings, agent)
+    gateway = build_gateway(runtime, settings)
+    worker_ = _worker(runtime, settings) if embedded_worker else None
+    app = create_app(gateway, settings=settings.service, worker=worker_)
+    console.print(
+        f"bosun API on http://{host or settings.service.host}:{port or settings.service.port} "
+        f"({runtime.store.dialect}; agents: {', '.join(runtime.agents)}; "
+        f"worker: {'embedded' if worker_ else 'none'})"
+    )
+    uvicorn.run(
+        app,
+        host=host or settings.service.host,
+        port=settings.service.port if port is None else port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.service.shutdown_grace_s) + 5,
+    )
+
+
+def worker(
+    agent: AgentOption = None,
+    db: DbOption = None,
+    concurrency: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
+) -> None:
+    """Run a worker: claim queued runs and drive them until SIGTERM (then finish or hand
+    back what is in flight)."""
+    settings = _settings(db)
+    if concurrency is not None:
+        settings = settings.model_copy(
+            update={"service": settings.service.model_copy(update={"concurrency": concurrency})}
+        )
+    runtime = _runtime(settings, agent)
+    if runtime.store.dialect == "sqlite":
+        console.print(
+            "[yellow]note:[/yellow] on SQLite run one worker process (or `bosun serve`); "
+            "several workers need PostgreSQL"
+        )
+    w = _worker(runtime, settings)
+    console.print(
+        f"worker {w.owner} ({runtime.store.dialect}; agents: {', '.join(runtime.agents)})"
+    )
+    asyncio.run(_work(w, runtime))
+    console.print(f"worker {w.owner} stopped after {w.driven} runs")
+
+
+async def _work(w: Worker, runtime: Runtime) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await w.serve(stop)
+    finally:
+        if w.webhooks is not None:
+            await w.webhooks.aclose()
+        if w.tracer is not None:
+            w.tracer.shutdown()
+        await runtime.aclose()
+        runtime.store.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    principal: Annotated[str, typer.Argument(help="Principal id (created on its first key).")],
+    tenant: Annotated[str, typer.Option(help="The principal's tenant.")],
+    role: Annotated[list[str], typer.Option("--role", "-r", help="Role (repeatable).")],
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    expires_days: Annotated[float | None, typer.Option(help="Expire after N days.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create an API key. The key is printed once: only its digest is stored."""
+    settings = _settings(db)
+    keys, store = _keys(settings)
+    expires = None if expires_days is None else time.time() + expires_days * 86400
+    try:
+        new = keys.create(principal, tenant=tenant, roles=role, name=name, expires_at=expires)
+    except BosunError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    console.print(f"key id  {new.key_id}")
+    print(new.key)
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    db: DbOption = None,
+) -> None:
+    """List keys (never their secrets)."""
+    keys, store = _keys(_settings(db))
+    try:
+        infos = keys.list(tenant=tenant)
+    finally:
+        store.close()
+    table = Table("key id", "principal", "tenant", "roles", "created", "state")
+    for info in infos:
+        created = dt.datetime.fromtimestamp(info.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        expired = info.expires_at is not None and info.expires_at <= time.time()
+        state = "revoked" if info.revoked_at else "expired" if expired else "active"
+        table.add_row(
+            info.key_id, info.principal_id, info.tenant, ",".join(info.roles), created, state
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, db: DbOption = None) -> None:
+    """Revoke a key at once."""
+    keys, store = _keys(_settings(db))
+    try:
+        keys.revoke(key_id)
+    except BosunError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        store.close()
+    console.print(f"revoked {key_id}")
+
+
+def _keys(settings: Settings) -> tuple[ApiKeys, Store]:
+    store = Store.open(settings.resolved_database_url)
+    cfg = settings.service
+    pepper = None if cfg.key_pepper is None else cfg.key_pepper.get_secret_value().encode()
+    return ApiKeys(store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes), pepper=pepper), store
+
+
+inbox_app = typer.Typer(no_args_is_help=True, help="Email in: a directory of .eml, or IMAP.")
+KeyEnv = Annotated[str, typer.Option(help="Environment variable holding the submitting API key.")]
+
+
+async def _inbox_gateway(
+    settings: Settings, key_env: str, agent: str
+) -> tuple[Gateway, Principal, str]:
+    """The gateway over the configured store with `agent` registered, the principal of the
+    API key in `key_env`, and the agent's name."""
+    key = os.environ.get(key_env)
+    if not key:
+        raise typer.BadParameter(f"set {key_env} to an API key with the submitter role")
+    runtime = _runtime(settings, [agent])
+    gateway = build_gateway(runtime, settings)
+    return gateway, await gateway.authenticate(key), next(iter(runtime.agents))
+
+
+@inbox_app.command("dir")
+def inbox_dir(
+    directory: Annotated[Path, typer.Argument(help="A directory of .eml files.")],
+    agent: Annotated[str, typer.Option("--agent", "-a", help="MODULE:AGENT to hand them to.")],
+    key_env: KeyEnv = "BOSUN_API_KEY",
+    db: DbOption = None,
+) -> None:
+    """Submit every .eml in a directory as a queued run (a message already submitted, by its
+    Message-ID, is not submitted twice); workers drive them."""
+    from bosun.gateway.email import message_key, parse_email, parts_for
+
+    settings = _settings(db)
+
+    async def go() -> int:
+        gateway, who, name = await _inbox_gateway(settings, key_env, agent)
+        refused = 0
+        async with gateway.runtime:
+            for path in sorted(directory.glob("*.eml")):
+                try:
+                    parsed = parse_email(path.read_bytes())
+                    parts = parts_for(parsed, template=settings.service.inbox_instruction)
+                    run_id = await gateway.submit(
+                        who, name, parts, idempotency_key=message_key(parsed)
+                    )
+                except BosunError as exc:
+                    refused += 1
+                    console.print(f"{path.name}: [red]refused[/red] {exc}")
+                    continue
+                console.print(f"{path.name}: {run_id}")
+        gateway.runtime.store.close()
+        return refused
+
+    raise typer.Exit(1 if asyncio.run(go()) else 0)
+
+
+@inbox_app.command("imap")
+def inbox_imap(
+    host: Annotated[str, typer.Option(help="IMAP server.")],
+    user: Annotated[str, typer.Option(help="IMAP user.")],
+    agent: Annotated[str, typer.Option("--agent", "-a", help="MODULE:AGENT to hand mail to.")],
+    password_env: Annotated[
+        str, typer.Option(help="Environment variable holding the IMAP password.")
+    ] = "BOSUN_IMAP_PASSWORD",
+    port: Annotated[int, typer.Option(help="IMAP port.")] = 993,
+    mailbox: Annotated[str, typer.Option(help="Mailbox to read.")] = "INBOX",
+    every: Annotated[float, typer.Option(help="Seconds between polls.")] = 30.0,
+    once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
+    ssl: Annotated[bool, typer.Option(help="IMAPS; --no-ssl only for a local server.")] = True,
+    key_env: KeyEnv = "BOSUN_API_KEY",
+    db: DbOption = None,
+) -> None:
+    """Poll a mailbox (IMAPS): each unseen message becomes a queued run; it is marked seen
+    once its run is stored."""
+    from bosun.service.imap import ImapMailbox, ImapPoller
+
+    settings = _settings(db)
+    password = os.environ.get(password_env)
+    if password is None:
+        raise typer.BadParameter(f"set {password_env} to the IMAP password")
+    box = ImapMailbox(host=host, port=port, user=user, password=password, mailbox=mailbox, ssl=ssl)
+
+    async def go() -> None:
+        gateway, who, name = await _inbox_gateway(settings, key_env, agent)
+        poller = ImapPoller(
+            gateway,
+            who,
+            box,
+            agent=name,
+            instruction=settings.service.inbox_instruction,
+        )
+        async with gateway.runtime:
+            if once:
+                result = await poller.poll()
+                console.print(f"{len(result.submitted)} submitted, {len(result.refused)} refused")
+            else:
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, stop.set)
+                await poller.run(stop, every_s=every)
+        gateway.runtime.store.close()
+
+    asyncio.run(go())

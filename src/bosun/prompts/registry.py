@@ -1,0 +1,772 @@
+"""The prompt registry: versioned prompts, labels that point at them, canary and shadow rollouts.
+
+A prompt version is an immutable artifact: a Jinja2 template with typed variables, model
+settings, a changelog and an owner, named by a semantic version. Labels (``production``,
+``staging``, any name) point at one version each; an agent refers to a prompt by name and
+label (`PromptRef`, `PromptSource`), so moving a label changes what runs without a deploy.
+
+Decisions a reader would otherwise have to reverse-engineer:
+
+* **Templates are sandboxed** (`bosun.prompts.template`): prompt editors are not code
+  authors, so templates can neither reach Python internals nor use undeclared variables.
+* **Canary assignment is sticky and monotone.** A key (a conversation, or a run) lands in
+  bucket ``sha256(name, key) mod 10000``; buckets below ``percent * 100`` get the canary. The
+  same key always gets the same version, and raising the percentage only adds keys.
+* **Label history lives in the label row.** ``prompt_labels.rollout`` holds
+  ``{"canary": ..., "shadow": ..., "history": [...]}``; `promote` pushes the version it
+  replaces onto ``history`` and `rollback` pops it, in the same transaction as the move. The
+  audit log records every move too (who, from, to), but it is the tamper-evident record, not
+  the working state: reading it back would mean scanning every audit row.
+* **Production needs a passing gate.** `promote` (and `set_canary`) to ``production`` are
+  refused unless the latest gated evaluation of the version passed on every dataset it was
+  gated on (`bosun.evals.runner`, ``bosun eval --gate``); a newer failing gate on any dataset
+  blocks until that dataset passes again.
+* **Moves are serialised per prompt.** On PostgreSQL a transaction-scoped advisory lock keyed
+  by the prompt name orders concurrent creates and label moves; SQLite's single writer
+  already does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import semver
+import sqlalchemy as sa
+
+from bosun.data.schema import eval_runs, prompt_labels, prompt_versions
+from bosun.data.store import AuditEvent, Store
+from bosun.prompts.template import (
+    PromotionRefused,
+    PromptError,
+    PromptNotFound,
+    PromptVersion,
+    VarType,
+    build_version,
+    diffable,
+    load_prompt_files,
+)
+from bosun.runtime.agent import ResolvedInstructions
+
+__all__ = [
+    "PRODUCTION",
+    "Canary",
+    "GateStatus",
+    "LabelMove",
+    "PromotionRefused",
+    "PromptError",
+    "PromptLabel",
+    "PromptNotFound",
+    "PromptRef",
+    "PromptRegistry",
+    "PromptSource",
+    "PromptVersion",
+    "RenderedPrompt",
+    "SyncReport",
+    "VarType",
+    "canary_bucket",
+    "render",
+]
+
+PRODUCTION = "production"
+"""The label live traffic follows; moving it needs a passing evaluation gate."""
+_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HISTORY_LIMIT = 50
+_BUCKETS = 10_000
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Canary:
+    """A share of keys that gets another version than the label's."""
+
+    version: str
+    """The canary version."""
+    percent: float
+    """Share of keys, 0 to 100 (0.01 granularity)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabelMove:
+    """One earlier position of a label, kept so `rollback` can return to it."""
+
+    version: str
+    """The version the label pointed at."""
+    by: str | None
+    """Who moved the label away from it."""
+    at: float
+    """When."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptLabel:
+    """A label of a prompt and its rollout."""
+
+    name: str
+    """The prompt."""
+    label: str
+    """``production``, ``staging``, ..."""
+    version: str
+    """The version most keys get."""
+    canary: Canary | None = None
+    """A canary rollout, if any."""
+    shadow: str | None = None
+    """A version that receives copies of live inputs (side effects intercepted), if any."""
+    history: tuple[LabelMove, ...] = ()
+    """Earlier versions, oldest first; `rollback` returns to the last."""
+    updated_at: float = 0.0
+    """When the label last moved."""
+    updated_by: str | None = None
+    """Who moved it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRef:
+    """An agent's instructions by prompt name and label, resolved as each run starts."""
+
+    name: str
+    """The prompt."""
+    label: str = PRODUCTION
+    """Which label to follow."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedPrompt:
+    """A prompt resolved for one key and rendered."""
+
+    text: str
+    """The instructions."""
+    name: str
+    """The prompt."""
+    version: str
+    """The version the key got (the canary's, for keys in the canary)."""
+    label: str | None
+    """The label followed; None for a pinned version."""
+    digest: str
+    """The version's digest."""
+    model_settings: Mapping[str, Any]
+    """The version's model settings."""
+
+    def source(self) -> dict[str, Any]:
+        """What the run journals as its ``prompt``."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "label": self.label,
+            "digest": self.digest,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GateStatus:
+    """Whether a version may go to production."""
+
+    passed: bool
+    """True when the latest gate on every gated dataset passed."""
+    reason: str
+    """Why not, or which runs passed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What `PromptRegistry.sync_from_dir` did."""
+
+    created: tuple[str, ...] = ()
+    """``name@version`` created."""
+    unchanged: tuple[str, ...] = ()
+    """``name@version`` already in the registry with the same content."""
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+class PromptRegistry:
+    """Prompt versions and labels in a bosun store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        # Versions are immutable, so a version read once never needs reading again: resolving
+        # a prompt for a run costs one query (the label), not two.
+        self._cache: dict[tuple[str, str], PromptVersion] = {}
+
+    # --- versions ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        version: str,
+        template: str,
+        *,
+        variables: Mapping[str, str] | None = None,
+        model_settings: Mapping[str, Any] | None = None,
+        changelog: str | None = None,
+        owner: str | None = None,
+        by: str | None = None,
+    ) -> PromptVersion:
+        """Add a version. Refused: a name or version that is not valid, a version that
+        exists or is not greater than the latest, a template that does not parse or uses
+        variables it does not declare, model settings `ModelSettings` does not know."""
+        item = build_version(
+            name,
+            version,
+            template,
+            variables=variables or {},
+            model_settings=model_settings or {},
+            changelog=changelog,
+            owner=owner,
+        )
+        with self.store._write() as conn:
+            self._lock(conn, name)
+            existing = _versions_in(conn, name)
+            if version in existing:
+                raise PromptError(
+                    f"prompt {item.label_text} exists; versions are immutable: create a new "
+                    "version instead"
+                )
+            latest = _latest(existing)
+            if latest is not None and semver.Version.parse(version) <= latest:
+                raise PromptError(
+                    f"version {version} of {name!r} is not greater than the latest ({latest}); "
+                    "bump the version"
+                )
+            conn.execute(prompt_versions.insert().values(_version_row(item)))
+            self._audit(conn, "prompt_created", by, name=name, version=version, digest=item.digest)
+        return item
+
+    def add(self, item: PromptVersion, *, by: str | None = None) -> PromptVersion:
+        """`create` the version a prompt file defines (`read_prompt_file`)."""
+        return self.create(
+            item.name,
+            item.version,
+            item.template,
+            variables=item.variables,
+            model_settings=item.model_settings,
+            changelog=item.changelog,
+            owner=item.owner,
+            by=by,
+        )
+
+    def get(self, name: str, version: str) -> PromptVersion:
+        """One version; raises `PromptNotFound`."""
+        cached = self._cache.get((name, version))
+        if cached is not None:
+            return cached
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(prompt_versions).where(
+                    prompt_versions.c.name == name, prompt_versions.c.version == version
+                )
+            ).first()
+        if row is None:
+            raise PromptNotFound(f"prompt {name}@{version} does not exist")
+        item = self._cache[(name, version)] = _version_of(dict(row._mapping))
+        return item
+
+    def versions(self, name: str) -> list[PromptVersion]:
+        """Every version of `name`, oldest (lowest) first."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(prompt_versions).where(prompt_versions.c.name == name)
+            ).all()
+        items = [_version_of(dict(r._mapping)) for r in rows]
+        return sorted(items, key=lambda v: semver.Version.parse(v.version))
+
+    def latest(self, name: str) -> PromptVersion:
+        """The highest version of `name`; raises `PromptNotFound`."""
+        items = self.versions(name)
+        if not items:
+            raise PromptNotFound(f"there is no prompt named {name!r}")
+        return items[-1]
+
+    def diff(self, name: str, a: str, b: str) -> str:
+        """Unified diff from version `a` to `b`: template, variables, model settings."""
+        old, new = self.get(name, a), self.get(name, b)
+        return "".join(
+            difflib.unified_diff(
+                diffable(old).splitlines(keepends=True),
+                diffable(new).splitlines(keepends=True),
+                fromfile=old.label_text,
+                tofile=new.label_text,
+            )
+        )
+
+    # --- labels -----------------------------------------------------------------------------
+
+    def labels(self, name: str) -> list[PromptLabel]:
+        """Every label of `name`, sorted by label."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(prompt_labels)
+                .where(prompt_labels.c.name == name)
+                .order_by(prompt_labels.c.label)
+            ).all()
+        return [_label_of(dict(r._mapping)) for r in rows]
+
+    def label(self, name: str, label: str = PRODUCTION) -> PromptLabel | None:
+        """One label of `name`, if set."""
+        with self.store.engine.connect() as conn:
+            row = _label_row(conn, name, label)
+        return None if row is None else _label_of(row)
+
+    def resolve(
+        self, name: str, label: str = PRODUCTION, *, key: str | None = None
+    ) -> PromptVersion:
+        """The version `label` gives `key`: the canary's for keys in the canary share, else
+        the label's. Without a key there is no sticky assignment: the label's version."""
+        found = self.label(name, label)
+        if found is None:
+            raise PromptNotFound(f"prompt {name!r} has no label {label!r}")
+        version = found.version
+        canary = found.canary
+        if (
+            canary is not None
+            and key is not None
+            and canary_bucket(name, key) < canary.percent * 100
+        ):
+            version = canary.version
+        return self.get(name, version)
+
+    def promote(
+        self, name: str, version: str, label: str, *, by: str, require_gate: bool = True
+    ) -> PromptLabel:
+        """Point `label` at `version`. To ``production`` only with a passing gate (unless
+        ``require_gate=False``). A canary or shadow of that version ends: it is the label's."""
+        _check_label(label)
+        self.get(name, version)
+        if label == PRODUCTION and require_gate:
+            self._require_gate(name, version)
+        now = time.time()
+        with self.store._write() as conn:
+            self._lock(conn, name)
+            row = _label_row(conn, name, label)
+            if row is None:
+                rollout: dict[str, Any] = {"history": []}
+                previous = None
+            else:
+                rollout = _rollout(row)
+                previous = row["version"]
+                if previous != version:
+                    history = [*rollout["history"], {"version": previous, "by": by, "at": now}]
+                    rollout["history"] = history[-_HISTORY_LIMIT:]
+            for kind in ("canary", "shadow"):
+                if (rollout.get(kind) or {}).get("version") == version:
+                    rollout.pop(kind)
+            _put_label(conn, name, label, version, rollout, by=by, now=now, insert=row is None)
+            self._audit(
+                conn,
+                "prompt_promoted",
+                by,
+                name=name,
+                label=label,
+                version=version,
+                previous=previous,
+            )
+        return self._label_or_raise(name, label)
+
+    def rollback(self, name: str, label: str, *, by: str) -> PromptLabel:
+        """Return `label` to the version it pointed at before its last promotion, and end
+        any canary on it."""
+        now = time.time()
+        with self.store._write() as conn:
+            self._lock(conn, name)
+            row = self._existing_label(conn, name, label)
+            rollout = _rollout(row)
+            if not rollout["history"]:
+                raise PromptError(
+                    f"label {label!r} of {name!r} has no earlier version to roll back to"
+                )
+            target = rollout["history"].pop()["version"]
+            rollout.pop("canary", None)
+            _put_label(conn, name, label, target, rollout, by=by, now=now, insert=False)
+            self._audit(
+                conn,
+                "prompt_rolled_back",
+                by,
+                name=name,
+                label=label,
+                version=target,
+                previous=row["version"],
+            )
+        return self._label_or_raise(name, label)
+
+    def set_canary(
+        self,
+        name: str,
+        label: str,
+        version: str,
+        percent: float,
+        *,
+        by: str,
+        require_gate: bool = True,
+    ) -> PromptLabel:
+        """Give `percent` of keys `version` instead of the label's. A canary on
+        ``production`` serves real traffic, so it needs a passing gate like a promotion."""
+        if not 0 < percent < 100:
+            raise PromptError(
+                f"a canary percentage is between 0 and 100 exclusive, got {percent}; promote "
+                "the version to give it every key"
+            )
+        self.get(name, version)
+        if label == PRODUCTION and require_gate:
+            self._require_gate(name, version)
+        canary = {"version": version, "percent": float(percent)}
+        self._update_rollout(name, label, by, "prompt_canary", {"canary": canary}, other=version)
+        return self._label_or_raise(name, label)
+
+    def clear_canary(self, name: str, label: str, *, by: str) -> PromptLabel:
+        """End the canary on `label`: every key gets the label's version."""
+        self._update_rollout(name, label, by, "prompt_canary_cleared", {"canary": None})
+        return self._label_or_raise(name, label)
+
+    def set_shadow(self, name: str, label: str, version: str, *, by: str) -> PromptLabel:
+        """Send copies of `label`'s live inputs to `version` (side effects intercepted)."""
+        self.get(name, version)
+        shadow = {"version": version}
+        self._update_rollout(name, label, by, "prompt_shadow", {"shadow": shadow}, other=version)
+        return self._label_or_raise(name, label)
+
+    def clear_shadow(self, name: str, label: str, *, by: str) -> PromptLabel:
+        """Stop shadowing `label`."""
+        self._update_rollout(name, label, by, "prompt_shadow_cleared", {"shadow": None})
+        return self._label_or_raise(name, label)
+
+    # --- evaluations ------------------------------------------------------------------------
+
+    def gate_status(self, name: str, version: str) -> GateStatus:
+        """Whether `version` passed its evaluation gate: the latest gated run on every
+        dataset it was gated on passed."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    eval_runs.c.id,
+                    eval_runs.c.dataset_digest,
+                    eval_runs.c.dataset,
+                    eval_runs.c.gate_passed,
+                )
+                .where(
+                    eval_runs.c.prompt_name == name,
+                    eval_runs.c.prompt_version == version,
+                    eval_runs.c.gate_passed.is_not(None),
+                )
+                .order_by(eval_runs.c.created_at, eval_runs.c.id)
+            ).all()
+        latest: dict[str, Any] = {}
+        for row in rows:  # oldest first: the last per dataset wins
+            latest[row.dataset] = row
+        if not latest:
+            return GateStatus(
+                False,
+                f"{name}@{version} has no evaluation gate: run `bosun eval DATASET --agent ... "
+                f"--prompt {name} --prompt-version {version} --gate` first",
+            )
+        failed = [r for r in latest.values() if not r.gate_passed]
+        if failed:
+            which = ", ".join(f"{r.dataset} (eval run {r.id})" for r in failed)
+            return GateStatus(False, f"{name}@{version} failed its latest gate on {which}")
+        passed = ", ".join(f"{r.dataset} (eval run {r.id})" for r in latest.values())
+        return GateStatus(True, f"gate passed on {passed}")
+
+    def eval_runs(self, name: str, version: str | None = None) -> list[dict[str, Any]]:
+        """Evaluation runs linked to the prompt (one version's, when given), newest first;
+        without the per-case report."""
+        columns = [c for c in eval_runs.c if c.name != "report"]
+        query = sa.select(*columns).where(eval_runs.c.prompt_name == name)
+        if version is not None:
+            query = query.where(eval_runs.c.prompt_version == version)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                query.order_by(eval_runs.c.created_at.desc(), eval_runs.c.id.desc())
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    # --- files ------------------------------------------------------------------------------
+
+    def sync_from_dir(self, path: str | Path, *, by: str | None = None) -> SyncReport:
+        """Create the prompt versions found in YAML files under `path` that the registry
+        lacks. A version that exists with other content is an error (versions are
+        immutable); so is a new version lower than one already registered. Everything is
+        checked before anything is created."""
+        found = load_prompt_files(path)
+        plan: list[PromptVersion] = []
+        unchanged: list[str] = []
+        for item in sorted(found, key=lambda v: (v.name, semver.Version.parse(v.version))):
+            try:
+                stored = self.get(item.name, item.version)
+            except PromptNotFound:
+                plan.append(item)
+                continue
+            if stored.digest != item.digest:
+                raise PromptError(
+                    f"{item.label_text} in {path} differs from the registered version; "
+                    "versions are immutable: give the change a new version"
+                )
+            unchanged.append(item.label_text)
+        for item in plan:  # new versions must come after every registered one
+            existing = {v.version for v in self.versions(item.name)}
+            latest = _latest(existing)
+            if latest is not None and semver.Version.parse(item.version) < latest:
+                raise PromptError(
+                    f"{item.label_text} in {path} is new but lower than the registered "
+                    f"{item.name}@{latest}; give it a higher version"
+                )
+        for item in plan:
+            self.add(item, by=by)
+        return SyncReport(tuple(i.label_text for i in plan), tuple(unchanged))
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _require_gate(self, name: str, version: str) -> None:
+        status = self.gate_status(name, version)
+        if not status.passed:
+            raise PromotionRefused(f"{name}@{version} cannot go to {PRODUCTION}: {status.reason}")
+
+    def _lock(self, conn: sa.Connection, name: str) -> None:
+        if self.store.dialect == "postgresql":
+            key = int.from_bytes(
+                hashlib.sha256(f"prompt\x1f{name}".encode()).digest()[:8], "big", signed=True
+            )
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+    def _existing_label(self, conn: sa.Connection, name: str, label: str) -> Mapping[str, Any]:
+        row = _label_row(conn, name, label)
+        if row is None:
+            raise PromptNotFound(
+                f"prompt {name!r} has no label {label!r}: promote a version to it first"
+            )
+        return row
+
+    def _update_rollout(
+        self,
+        name: str,
+        label: str,
+        by: str,
+        action: str,
+        changes: Mapping[str, Any],
+        *,
+        other: str | None = None,
+    ) -> None:
+        """Set (or, for None, remove) rollout entries of `label`; `other` is a version
+        that must differ from the label's own."""
+        now = time.time()
+        with self.store._write() as conn:
+            self._lock(conn, name)
+            row = self._existing_label(conn, name, label)
+            if other is not None and other == row["version"]:
+                raise PromptError(f"{label!r} of {name!r} already points at {other}")
+            rollout = _rollout(row)
+            for key, value in changes.items():
+                if value is None:
+                    rollout.pop(key, None)
+                else:
+                    rollout[key] = value
+            _put_label(conn, name, label, row["version"], rollout, by=by, now=now, insert=False)
+            self._audit(conn, action, by, name=name, label=label, version=row["version"], **changes)
+
+    def _label_or_raise(self, name: str, label: str) -> PromptLabel:
+        found = self.label(name, label)
+        if found is None:  # pragma: no cover - just written
+            raise PromptNotFound(f"prompt {name!r} has no label {label!r}")
+        return found
+
+    def _audit(self, conn: sa.Connection, action: str, by: str | None, **payload: Any) -> None:
+        """Audit a change in the transaction that makes it: both land, or neither."""
+        event = AuditEvent(
+            action=action,
+            payload=json.dumps(payload, sort_keys=True),
+            created_at=time.time(),
+            actor=by,
+        )
+        self.store.audit_in(conn, [event])
+
+    # Last in the class: below it, `list` in an annotation would name this method.
+    def list(self) -> list[str]:
+        """Names of every prompt, sorted."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(prompt_versions.c.name).distinct().order_by(prompt_versions.c.name)
+            ).all()
+        return [r[0] for r in rows]
+
+
+# --- resolving for runs ---------------------------------------------------------------------
+
+
+def render(
+    ref: PromptRef,
+    registry: PromptRegistry,
+    variables: Mapping[str, Any] | None = None,
+    key: str | None = None,
+) -> RenderedPrompt:
+    """Resolve `ref` for `key` (canary assignment is sticky per key) and render it."""
+    version = registry.resolve(ref.name, ref.label, key=key)
+    return _rendered(version, variables, label=ref.label)
+
+
+def _rendered(
+    version: PromptVersion, variables: Mapping[str, Any] | None, *, label: str | None
+) -> RenderedPrompt:
+    return RenderedPrompt(
+        text=version.render(variables),
+        name=version.name,
+        version=version.version,
+        label=label,
+        digest=version.digest,
+        model_settings=dict(version.model_settings),
+    )
+
+
+@dataclass(frozen=True)
+class PromptSource:
+    """Agent instructions from the registry: ``Agent(instructions=PromptSource(registry,
+    PromptRef("support")))``. Resolved as each run starts, keyed by its conversation, and
+    journaled with the run as ``prompt`` (name, version, label, digest).
+
+    With `version` set, the source is pinned to that version whatever the labels say
+    (evaluations and shadow runs use this).
+    """
+
+    registry: PromptRegistry
+    """Where the prompt lives."""
+    ref: PromptRef
+    """Which prompt and label."""
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    """Values for the template's variables."""
+    version: str | None = None
+    """Pin a version instead of following the label."""
+
+    def render(self, *, key: str | None = None) -> RenderedPrompt:
+        """The rendered prompt for `key`."""
+        if self.version is not None:
+            pinned = self.registry.get(self.ref.name, self.version)
+            return _rendered(pinned, self.variables, label=None)
+        return render(self.ref, self.registry, self.variables, key)
+
+    def resolve(self, *, key: str) -> ResolvedInstructions:
+        """The instructions for the run keyed `key` (`bosun.runtime.agent.InstructionSource`)."""
+        rendered = self.render(key=key)
+        return ResolvedInstructions(
+            text=rendered.text,
+            source=rendered.source(),
+            model_settings=dict(rendered.model_settings),
+        )
+
+
+def canary_bucket(name: str, key: str) -> int:
+    """The key's sticky bucket in ``[0, 10000)`` for prompt `name`."""
+    digest = hashlib.sha256(f"{name}\x1f{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % _BUCKETS
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _latest(versions: Iterable[str]) -> semver.Version | None:
+    parsed = [semver.Version.parse(v) for v in versions]
+    return max(parsed) if parsed else None
+
+
+def _versions_in(conn: sa.Connection, name: str) -> set[str]:
+    rows = conn.execute(
+        sa.select(prompt_versions.c.version).where(prompt_versions.c.name == name)
+    ).all()
+    return {r[0] for r in rows}
+
+
+def _version_row(item: PromptVersion) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "version": item.version,
+        "template": item.template,
+        "variables": json.dumps(dict(item.variables), sort_keys=True),
+        "model_settings": json.dumps(dict(item.model_settings), sort_keys=True),
+        "changelog": item.changelog,
+        "owner": item.owner,
+        "digest": item.digest,
+        "created_at": item.created_at,
+    }
+
+
+def _version_of(row: Mapping[str, Any]) -> PromptVersion:
+    return PromptVersion(
+        name=row["name"],
+        version=row["version"],
+        template=row["template"],
+        variables=json.loads(row["variables"]),
+        model_settings=json.loads(row["model_settings"]),
+        changelog=row["changelog"],
+        owner=row["owner"],
+        digest=row["digest"],
+        created_at=row["created_at"],
+    )
+
+
+def _label_row(conn: sa.Connection, name: str, label: str) -> Mapping[str, Any] | None:
+    row = conn.execute(
+        sa.select(prompt_labels).where(prompt_labels.c.name == name, prompt_labels.c.label == label)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def _rollout(row: Mapping[str, Any]) -> dict[str, Any]:
+    rollout: dict[str, Any] = json.loads(row["rollout"] or "{}")
+    rollout.setdefault("history", [])
+    return rollout
+
+
+def _put_label(
+    conn: sa.Connection,
+    name: str,
+    label: str,
+    version: str,
+    rollout: Mapping[str, Any],
+    *,
+    by: str,
+    now: float,
+    insert: bool,
+) -> None:
+    values = {
+        "version": version,
+        "rollout": json.dumps(rollout, sort_keys=True),
+        "updated_at": now,
+        "updated_by": by,
+    }
+    if insert:
+        conn.execute(prompt_labels.insert().values(name=name, label=label, **values))
+    else:
+        conn.execute(
+            prompt_labels.update()
+            .where(prompt_labels.c.name == name, prompt_labels.c.label == label)
+            .values(**values)
+        )
+
+
+def _label_of(row: Mapping[str, Any]) -> PromptLabel:
+    rollout = _rollout(row)
+    canary = rollout.get("canary")
+    shadow = rollout.get("shadow")
+    return PromptLabel(
+        name=row["name"],
+        label=row["label"],
+        version=row["version"],
+        canary=None if not canary else Canary(canary["version"], float(canary["percent"])),
+        shadow=None if not shadow else shadow["version"],
+        history=tuple(
+            LabelMove(h["version"], h.get("by"), h.get("at", 0.0)) for h in rollout["history"]
+        ),
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+    )
+
+
+def _check_label(label: str) -> None:
+    if not _LABEL.match(label):
+        raise PromptError(f"label {label!r} must match {_LABEL.pattern}")

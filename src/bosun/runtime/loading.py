@@ -1,0 +1,45 @@
+"""Agents named by import path (``module:attribute``), as commands and settings name them.
+
+The service, the CLI and the evaluation commands all load agents this way; it lives in the
+runtime so none of them reaches into another for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from bosun.errors import ConfigError
+from bosun.runtime.agent import Agent
+
+__all__ = ["load_agent", "load_agents"]
+
+
+def load_agent(target: str) -> Agent:
+    """The `Agent` at ``module:attribute`` (the working directory is importable)."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{target!r}: expected MODULE:AGENT, e.g. myapp.agents:support")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
+    agent = getattr(module, attr, None)
+    if not isinstance(agent, Agent):
+        raise ConfigError(f"{target} is not a bosun.Agent")
+    return agent
+
+
+def load_agents(targets: Iterable[str]) -> list[Agent]:
+    """Every agent named; `ConfigError` when none is."""
+    agents = [load_agent(t) for t in targets]
+    if not agents:
+        raise ConfigError(
+            "no agents to serve: pass --agent MODULE:AGENT or set agents in bosun.toml"
+        )
+    return agents
