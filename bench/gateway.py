@@ -56,11 +56,10 @@ async def submit_cost(runs: int = 300) -> None:
                 await bare.start(agent, EMAIL)
             bare_ms = (time.perf_counter() - t0) * 1000 / runs
         privacy = PiiVault(detector, VaultCipher(os.urandom(32)))
-        async with Runtime(store=store, privacy=privacy, screen=screen) as runtime:
+        async with Runtime(store=store, agents=[agent], privacy=privacy, screen=screen) as runtime:
             gateway = Gateway(
                 runtime=runtime,
                 keys=keys,
-                agents={"desk": agent},
                 limiter=RateLimiter(RateLimitPolicy(principal_requests=f"{runs * 2}/minute")),
                 screen=screen,
             )

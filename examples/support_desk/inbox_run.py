@@ -101,7 +101,6 @@ def pipeline(agent: bosun.Agent, *, store: bosun.Store, privacy: Privacy | None 
     return Gateway(
         runtime=runtime,
         keys=ApiKeys(store, roles=Roles.builtin()),
-        agents={agent.name: agent},
         screen=screen,
     )
 

@@ -74,7 +74,6 @@ async def world(store: Store) -> AsyncIterator[World]:
     gateway = Gateway(
         runtime=runtime,
         keys=keys,
-        agents={},
         limiter=RateLimiter(RateLimitPolicy(principal_requests="3/minute")),
         screen=KeywordScreen(),
         guardrails=Guardrails([SecretsGuard(), GroundingGuard()]),
@@ -85,12 +84,7 @@ async def world(store: Store) -> AsyncIterator[World]:
 
 def use(gateway: Gateway, script: list[ModelResponse]) -> None:
     """Give the gateway a 'desk' agent answering from this script."""
-    agent = Agent(
-        name=f"desk-{len(gateway.agents)}-{id(script)}",
-        tools=[send_email, lookup_order],
-        model=ScriptedModel(script),
-    )
-    gateway.agents = {"desk": agent}
+    agent = Agent(name="desk", tools=[send_email, lookup_order], model=ScriptedModel(script))
     gateway.runtime.register(agent)
 
 

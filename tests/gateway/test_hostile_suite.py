@@ -131,7 +131,6 @@ async def _drive(h: Harness, task: UserTask, model: Benign, tools: list[Any]) ->
         model=ScriptedModel(model),
         budget=Budget(max_steps=80, max_tool_calls=150),
     )
-    h.gateway.agents = {name: agent}
     h.runtime.register(agent)
     parts = [Content(text=task.prompt)]
     if task.untrusted_input is not None:
@@ -165,7 +164,6 @@ async def _harness(tmp_path: Path) -> tuple[Harness, Store]:
     gateway = Gateway(
         runtime=runtime,
         keys=keys,
-        agents={},
         screen=runtime.screen,
         guardrails=Guardrails([PiiGuard(detector), SecretsGuard(), GroundingGuard()]),
     )

@@ -99,9 +99,9 @@ def make_app(db_url: str, service: ServiceSettings) -> tuple[FastAPI, Store, dic
         "bob": api_keys.create("bob", tenant="globex", roles=["submitter"]).key,
         "mo": api_keys.create("mo", tenant="acme", roles=["monitor"]).key,
     }
-    gateway = Gateway(runtime=runtime, keys=api_keys, agents=dict(runtime.agents))
+    gateway = Gateway(runtime=runtime, keys=api_keys)
     worker = Worker(runtime, settings=service)
-    return create_app(gateway, settings=service, worker=worker), store, keys
+    return create_app(gateway, store=store, settings=service, worker=worker), store, keys
 
 
 @contextmanager

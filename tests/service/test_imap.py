@@ -33,7 +33,7 @@ async def mailer(db_url: str) -> AsyncIterator[tuple[Store, Gateway, Principal]]
     helper = agents()[0]
     keys = ApiKeys(store, roles=Roles.builtin(tool_scopes=["tools:*"]))
     async with Runtime(store=store, agents=[helper]) as runtime:
-        gateway = Gateway(runtime=runtime, keys=keys, agents={"helper": helper})
+        gateway = Gateway(runtime=runtime, keys=keys)
         who = await gateway.authenticate(
             keys.create("mailer", tenant="acme", roles=["submitter"]).key
         )

@@ -147,7 +147,6 @@ async def _run(console: Console, data: Path, model: str | None, concurrency: int
     gateway = Gateway(
         runtime=runtime,
         keys=keys,
-        agents={agent.name: agent},
         screen=screen,
         guardrails=Guardrails([SecretsGuard(), PiiGuard(detector)]),
     )

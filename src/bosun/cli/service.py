@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -21,10 +20,8 @@ from bosun.config import Settings, load_settings
 from bosun.data.store import Store
 from bosun.errors import BosunError
 from bosun.gateway.auth import ApiKeys, Principal, Roles
-from bosun.gateway.gateway import Gateway
 from bosun.runtime.loading import load_agents
-from bosun.runtime.runtime import Runtime
-from bosun.service.compose import build_gateway, build_runtime
+from bosun.service.compose import System, compose
 from bosun.service.worker import Worker
 
 __all__ = ["inbox_app", "keys_app", "serve", "worker"]
@@ -43,78 +40,11 @@ def _settings(db: str | None) -> Settings:
     return load_settings(database_url=db) if db else load_settings()
 
 
-def _runtime(settings: Settings, agents: list[str] | None) -> Runtime:
+def _system(settings: Settings, agents: list[str] | None, *, worker: bool = True) -> System:
     try:
-        loaded = load_agents(agents or settings.agents)
+        return compose(settings, load_agents(agents or settings.agents), worker=worker, warm=True)
     except BosunError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    return build_runtime(
-        settings, loaded, store=Store.open(settings.resolved_database_url), warm=True
-    )
-
-
-def _worker(runtime: Runtime, settings: Settings) -> Worker:
-    webhooks = None
-    if settings.service.webhooks:
-        from bosun.service.webhooks import WebhookDispatcher
-
-        webhooks = WebhookDispatcher(runtime.store, settings.service.webhooks)
-    tracer = None
-    if settings.otlp_endpoint:
-        from bosun.observe.export import TraceExporter
-
-        tracer = TraceExporter.otlp(
-            runtime.store, endpoint=settings.otlp_endpoint, headers=settings.otlp_headers
-        )
-    return Worker(
-        runtime,
-        settings=settings.service,
-        webhooks=webhooks,
-        tracer=tracer,
-        background=background_jobs(runtime, settings),
-    )
-
-
-def background_jobs(runtime: Runtime, settings: Settings) -> list[Callable[[], Awaitable[object]]]:
-    """Online evaluation and shadow runs, as the settings ask."""
-    jobs: list[Callable[[], Awaitable[object]]] = []
-    online = settings.online
-    if online.enabled:
-        from bosun.evals.dataset import Judge
-        from bosun.evals.online import OnlineEvaluator
-
-        judges = [Judge(rubric=text, name=name) for name, text in online.rubrics.items()]
-        judge_model = None
-        if judges:
-            if online.judge_model is None:
-                raise typer.BadParameter("online.rubrics need online.judge_model")
-            from bosun.models import infer_model
-
-            judge_model = infer_model(online.judge_model)
-        evaluator = OnlineEvaluator(
-            runtime.store,
-            judges=judges,
-            judge_model=judge_model,
-            sample_rate=online.sample_rate if judges else 0.0,
-            agents=list(runtime.agents),
-        )
-        jobs.append(evaluator.score_due)
-    if online.shadow:
-        from bosun.evals.shadow import ShadowRunner
-        from bosun.prompts.registry import PromptSource
-
-        for agent in runtime.agents.values():
-            if isinstance(agent.instructions, PromptSource):
-                source = agent.instructions
-                runner = ShadowRunner(
-                    runtime.store,
-                    source.registry,
-                    agent,
-                    prompt=source.ref.name,
-                    label=source.ref.label,
-                )
-                jobs.append(runner.shadow_due)
-    return jobs
 
 
 def serve(
@@ -129,20 +59,15 @@ def serve(
     """Serve the REST API (with an embedded worker by default)."""
     import uvicorn
 
-    from bosun.service.app import create_app
-
     settings = _settings(db)
-    runtime = _runtime(settings, agent)
-    gateway = build_gateway(runtime, settings)
-    worker_ = _worker(runtime, settings) if embedded_worker else None
-    app = create_app(gateway, settings=settings.service, worker=worker_)
+    system = _system(settings, agent, worker=embedded_worker)
     console.print(
         f"bosun API on http://{host or settings.service.host}:{port or settings.service.port} "
-        f"({runtime.store.dialect}; agents: {', '.join(runtime.agents)}; "
-        f"worker: {'embedded' if worker_ else 'none'})"
+        f"({system.store.dialect}; agents: {', '.join(system.runtime.agents)}; "
+        f"worker: {'embedded' if system.worker else 'none'})"
     )
     uvicorn.run(
-        app,
+        system.app(),
         host=host or settings.service.host,
         port=settings.service.port if port is None else port,
         log_level=settings.log_level.lower(),
@@ -162,21 +87,22 @@ def worker(
         settings = settings.model_copy(
             update={"service": settings.service.model_copy(update={"concurrency": concurrency})}
         )
-    runtime = _runtime(settings, agent)
-    if runtime.store.dialect == "sqlite":
+    system = _system(settings, agent)
+    if system.store.dialect == "sqlite":
         console.print(
             "[yellow]note:[/yellow] on SQLite run one worker process (or `bosun serve`); "
             "several workers need PostgreSQL"
         )
-    w = _worker(runtime, settings)
+    w = system.worker
+    assert w is not None
     console.print(
-        f"worker {w.owner} ({runtime.store.dialect}; agents: {', '.join(runtime.agents)})"
+        f"worker {w.owner} ({system.store.dialect}; agents: {', '.join(system.runtime.agents)})"
     )
-    asyncio.run(_work(w, runtime))
+    asyncio.run(_work(w, system))
     console.print(f"worker {w.owner} stopped after {w.driven} runs")
 
 
-async def _work(w: Worker, runtime: Runtime) -> None:
+async def _work(w: Worker, system: System) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,12 +110,7 @@ async def _work(w: Worker, runtime: Runtime) -> None:
     try:
         await w.serve(stop)
     finally:
-        if w.webhooks is not None:
-            await w.webhooks.aclose()
-        if w.tracer is not None:
-            w.tracer.shutdown()
-        await runtime.aclose()
-        runtime.store.close()
+        await system.aclose()
 
 
 @keys_app.command("create")
@@ -262,17 +183,17 @@ inbox_app = typer.Typer(no_args_is_help=True, help="Email in: a directory of .em
 KeyEnv = Annotated[str, typer.Option(help="Environment variable holding the submitting API key.")]
 
 
-async def _inbox_gateway(
+async def _inbox_system(
     settings: Settings, key_env: str, agent: str
-) -> tuple[Gateway, Principal, str]:
-    """The gateway over the configured store with `agent` registered, the principal of the
-    API key in `key_env`, and the agent's name."""
+) -> tuple[System, Principal, str]:
+    """The system (no worker) for `agent`, the principal of the API key in `key_env`, and
+    the agent's name."""
     key = os.environ.get(key_env)
     if not key:
         raise typer.BadParameter(f"set {key_env} to an API key with the submitter role")
-    runtime = _runtime(settings, [agent])
-    gateway = build_gateway(runtime, settings)
-    return gateway, await gateway.authenticate(key), next(iter(runtime.agents))
+    system = _system(settings, [agent], worker=False)
+    gateway = system.gateway
+    return system, await gateway.authenticate(key), next(iter(gateway.agents))
 
 
 @inbox_app.command("dir")
@@ -289,9 +210,10 @@ def inbox_dir(
     settings = _settings(db)
 
     async def go() -> int:
-        gateway, who, name = await _inbox_gateway(settings, key_env, agent)
+        system, who, name = await _inbox_system(settings, key_env, agent)
+        gateway = system.gateway
         refused = 0
-        async with gateway.runtime:
+        async with system.runtime:
             for path in sorted(directory.glob("*.eml")):
                 try:
                     parsed = parse_email(path.read_bytes())
@@ -304,7 +226,7 @@ def inbox_dir(
                     console.print(f"{path.name}: [red]refused[/red] {exc}")
                     continue
                 console.print(f"{path.name}: {run_id}")
-        gateway.runtime.store.close()
+        system.store.close()
         return refused
 
     raise typer.Exit(1 if asyncio.run(go()) else 0)
@@ -337,7 +259,8 @@ def inbox_imap(
     box = ImapMailbox(host=host, port=port, user=user, password=password, mailbox=mailbox, ssl=ssl)
 
     async def go() -> None:
-        gateway, who, name = await _inbox_gateway(settings, key_env, agent)
+        system, who, name = await _inbox_system(settings, key_env, agent)
+        gateway = system.gateway
         poller = ImapPoller(
             gateway,
             who,
@@ -345,7 +268,7 @@ def inbox_imap(
             agent=name,
             instruction=settings.service.inbox_instruction,
         )
-        async with gateway.runtime:
+        async with system.runtime:
             if once:
                 result = await poller.poll()
                 console.print(f"{len(result.submitted)} submitted, {len(result.refused)} refused")
@@ -355,6 +278,6 @@ def inbox_imap(
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, stop.set)
                 await poller.run(stop, every_s=every)
-        gateway.runtime.store.close()
+        system.store.close()
 
     asyncio.run(go())

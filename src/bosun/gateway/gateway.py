@@ -97,8 +97,6 @@ class Gateway:
     """Where runs go; give it the `privacy` (PII vault) and `screen` the runs should use."""
     keys: ApiKeys
     """API keys and principals."""
-    agents: Mapping[str, Agent]
-    """The agents principals may run, by name."""
     limiter: RateLimiter | None = None
     """Request and token limits; None for none."""
     screen: ContentScreen | None = None
@@ -110,9 +108,10 @@ class Gateway:
     guardrails: Guardrail | None = None
     """Output guardrails (a `Guardrails` composite for several)."""
 
-    def __post_init__(self) -> None:
-        for agent in self.agents.values():
-            self.runtime.register(agent)
+    @property
+    def agents(self) -> Mapping[str, Agent]:
+        """The agents principals may run, by name: the runtime's."""
+        return self.runtime.agents
 
     async def authenticate(self, api_key: str | None) -> Principal:
         """The principal behind an API key; `Unauthenticated` otherwise."""

@@ -32,6 +32,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from bosun.config import ServiceSettings
 from bosun.data.queue import RunQueue
+from bosun.data.store import Store
 from bosun.errors import InvalidInput, RateLimited, UserError
 from bosun.gateway.auth import METRICS_READ, Principal
 from bosun.gateway.email import message_key, parse_email, parts_for
@@ -70,6 +71,7 @@ class Service:
     worker when there is one."""
 
     gateway: Gateway
+    store: Store
     settings: ServiceSettings
     queue: RunQueue
     metrics: ServiceMetrics
@@ -98,7 +100,7 @@ class Service:
     async def run_out(self, who: Principal, run_id: str) -> RunOut:
         """A run as the API shows it to `who`."""
         result = await self.gateway.result(who, run_id)
-        store = self.gateway.runtime.store
+        store = self.store
         steps = await asyncio.to_thread(store.journal, run_id)
         row = result.row
         if row is None:
@@ -109,19 +111,21 @@ class Service:
 def create_app(
     gateway: Gateway,
     *,
+    store: Store,
     settings: ServiceSettings | None = None,
     worker: Worker | None = None,
     metrics: ServiceMetrics | None = None,
 ) -> FastAPI:
     """The API over `gateway`. With `worker`, it runs embedded (``bosun serve``): started and
     stopped with the app, and woken at once when a run is queued."""
-    queue = RunQueue(gateway.runtime.store)
+    queue = RunQueue(store)
     if metrics is None:
         observer = gateway.runtime.observer
         shared = observer.registry if isinstance(observer, RunMetrics) else None
         metrics = ServiceMetrics(queue, registry=shared)
     service = Service(
         gateway=gateway,
+        store=store,
         settings=settings or gateway.runtime.settings.service,
         queue=queue,
         metrics=metrics,
@@ -324,7 +328,7 @@ async def run_events(
     step without its payload), then a final ``run`` event with the run as
     ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person."""
     after = int(last_event_id) if last_event_id is not None else -1
-    store = service.gateway.runtime.store
+    store = service.store
     while not await request.is_disconnected():
         # The status first: a run seen stopped has all its entries in the journal read next
         # (the final entry and the status commit together), so none is missed.

@@ -1,21 +1,106 @@
-"""Assembling the service from settings: agents by import path, the runtime with the PII vault
-and the injection screen, the gateway with API keys and rate limits. `bosun serve`,
-`bosun worker` and tests build through here, so they run the same stack."""
+"""The one place the system is assembled: store -> runtime -> gateway -> worker -> app.
+
+```
+compose(settings, agents)
+  store    Store.open(settings.resolved_database_url)            (or the one handed in)
+  runtime  Runtime(store, agents, PII vault, injection screen, cost guard, metrics)
+  gateway  Gateway(runtime, ApiKeys(store, roles), rate limiter, screen)
+  worker   Worker(runtime, webhooks, trace exporter, online evaluation + shadow jobs)
+  app      create_app(gateway, store, worker)                      (System.app(), on demand)
+```
+
+`bosun serve`, `bosun worker`, `bosun inbox`, the demo and the service tests all build through
+`compose`, so they run the same stack. Each part gets what it needs handed to it; none reaches
+through another for its store or agents.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bosun.config import Settings
 from bosun.data.store import Store
+from bosun.errors import ConfigError
 from bosun.gateway.auth import ApiKeys, Roles
 from bosun.gateway.gateway import Gateway
 from bosun.gateway.ratelimit import RateLimiter, RateLimitPolicy
 from bosun.observe.metrics import RunMetrics
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import Runtime
+from bosun.service.worker import Worker
 
-__all__ = ["build_gateway", "build_runtime"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["System", "background_jobs", "build_gateway", "build_runtime", "build_worker", "compose"]
+
+Job = Callable[[], Awaitable[object]]
+
+
+@dataclass(kw_only=True)
+class System:
+    """bosun assembled: every part, built once and handed to the parts above it."""
+
+    settings: Settings
+    """What it was built from."""
+    store: Store
+    """The system of record."""
+    runtime: Runtime
+    """Drives runs of the served agents."""
+    gateway: Gateway
+    """The perimeter in front of the runtime."""
+    worker: Worker | None
+    """Claims queued runs; None for an API-only process."""
+    _app: FastAPI | None = field(default=None, repr=False)
+
+    def app(self) -> FastAPI:
+        """The REST API over this system (built on first use; FastAPI loads only then)."""
+        if self._app is None:
+            from bosun.service.app import create_app
+
+            self._app = create_app(
+                self.gateway, store=self.store, settings=self.settings.service, worker=self.worker
+            )
+        return self._app
+
+    async def aclose(self) -> None:
+        """Close what the parts hold: webhook client, trace exporter, runtime, store."""
+        worker = self.worker
+        if worker is not None and worker.webhooks is not None:
+            await worker.webhooks.aclose()
+        if worker is not None and worker.tracer is not None:
+            worker.tracer.shutdown()
+        await self.runtime.aclose()
+        self.store.close()
+
+
+def compose(
+    settings: Settings,
+    agents: Sequence[Agent],
+    *,
+    store: Store | None = None,
+    worker: bool = True,
+    warm: bool = False,
+) -> System:
+    """Build the system for `agents` as `settings` say. `store` defaults to the configured
+    database (migrated on open); ``worker=False`` builds an API-only process; ``warm=True``
+    loads the PII recognizers now rather than in the first run (long-lived processes)."""
+    if not agents:
+        raise ConfigError(
+            "no agents to serve: pass --agent MODULE:AGENT or set agents in bosun.toml"
+        )
+    store = store if store is not None else Store.open(settings.resolved_database_url)
+    runtime = build_runtime(settings, agents, store=store, warm=warm)
+    gateway = build_gateway(runtime, settings, store=store)
+    return System(
+        settings=settings,
+        store=store,
+        runtime=runtime,
+        gateway=gateway,
+        worker=build_worker(runtime, settings, store=store) if worker else None,
+    )
 
 
 def build_runtime(
@@ -70,20 +155,76 @@ def build_runtime(
     return runtime
 
 
-def build_gateway(runtime: Runtime, settings: Settings) -> Gateway:
-    """The gateway over `runtime`, for the agents registered in it."""
+def build_gateway(runtime: Runtime, settings: Settings, *, store: Store) -> Gateway:
+    """The gateway over `runtime`: API keys in `store`, roles and rate limits from settings."""
     cfg = settings.service
     pepper = None if cfg.key_pepper is None else cfg.key_pepper.get_secret_value().encode()
-    keys = ApiKeys(runtime.store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes), pepper=pepper)
+    keys = ApiKeys(store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes), pepper=pepper)
     policy = RateLimitPolicy(
         principal_requests=cfg.requests_per_principal,
         principal_tokens=cfg.tokens_per_principal,
     )
     limiter = RateLimiter(policy, storage_uri=cfg.rate_limit_storage)
-    return Gateway(
-        runtime=runtime,
-        keys=keys,
-        agents=dict(runtime.agents),
-        limiter=limiter,
-        screen=runtime.screen,
+    return Gateway(runtime=runtime, keys=keys, limiter=limiter, screen=runtime.screen)
+
+
+def build_worker(runtime: Runtime, settings: Settings, *, store: Store) -> Worker:
+    """A worker over `runtime` with the webhooks, trace export and background jobs the
+    settings ask for."""
+    webhooks = None
+    if settings.service.webhooks:
+        from bosun.service.webhooks import WebhookDispatcher
+
+        webhooks = WebhookDispatcher(store, settings.service.webhooks)
+    tracer = None
+    if settings.otlp_endpoint:
+        from bosun.observe.export import TraceExporter
+
+        tracer = TraceExporter.otlp(
+            store, endpoint=settings.otlp_endpoint, headers=settings.otlp_headers
+        )
+    return Worker(
+        runtime,
+        settings=settings.service,
+        webhooks=webhooks,
+        tracer=tracer,
+        background=background_jobs(runtime, settings, store=store),
     )
+
+
+def background_jobs(runtime: Runtime, settings: Settings, *, store: Store) -> list[Job]:
+    """Online evaluation and shadow runs, as the settings ask."""
+    jobs: list[Job] = []
+    online = settings.online
+    if online.enabled:
+        from bosun.evals.dataset import Judge
+        from bosun.evals.online import OnlineEvaluator
+
+        judges = [Judge(rubric=text, name=name) for name, text in online.rubrics.items()]
+        judge_model = None
+        if judges:
+            if online.judge_model is None:
+                raise ConfigError("online.rubrics need online.judge_model")
+            from bosun.models import infer_model
+
+            judge_model = infer_model(online.judge_model)
+        evaluator = OnlineEvaluator(
+            store,
+            judges=judges,
+            judge_model=judge_model,
+            sample_rate=online.sample_rate if judges else 0.0,
+            agents=list(runtime.agents),
+        )
+        jobs.append(evaluator.score_due)
+    if online.shadow:
+        from bosun.evals.shadow import ShadowRunner
+        from bosun.prompts.registry import PromptSource
+
+        for agent in runtime.agents.values():
+            if isinstance(agent.instructions, PromptSource):
+                source = agent.instructions
+                runner = ShadowRunner(
+                    store, source.registry, agent, prompt=source.ref.name, label=source.ref.label
+                )
+                jobs.append(runner.shadow_due)
+    return jobs
