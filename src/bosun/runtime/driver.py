@@ -32,7 +32,7 @@ from bosun.models.base import (
 )
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.budget import SpendGuard
-from bosun.runtime.journal import record
+from bosun.runtime.journal import record, totals
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
 from bosun.runtime.taint import Labelled, gate, label_result
 from bosun.tools.base import (
@@ -664,9 +664,7 @@ class RunDriver:
             output=output,
             handoff=None if handoff_json is None else json.dumps(handoff_json),
             error=error,
-            input_tokens=state.usage.input_tokens,
-            output_tokens=state.usage.output_tokens,
-            cost_usd=None if state.cost_unknown and not state.cost_usd else state.cost_usd,
+            **totals(state),
         )
         await self._append(
             "run_finished",

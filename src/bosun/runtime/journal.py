@@ -15,7 +15,7 @@ from pydantic_core import to_json
 from bosun.data.store import AuditEvent, RunUpdate, Step, WriteOp
 from bosun.runtime.state import Entry, RunState
 
-__all__ = ["record"]
+__all__ = ["record", "totals"]
 
 
 def record(
@@ -41,11 +41,16 @@ def record(
     # raises here and leaves the state as it was, never ahead of the journal.
     # pydantic-core's serializer takes live models as they are (no model_dump first).
     text = to_json(payload).decode()
+    usage = state.usage
     state.apply(Entry(seq, kind, payload, value))
     now = time.time()
     ops: list[WriteOp] = [
         Step(run_id=state.run_id, seq=seq, kind=kind, payload=text, created_at=now, **columns)
     ]
+    if state.usage is not usage:
+        # The run row's totals move in the same commit as the step that spent them, so they
+        # equal the sum of its steps at every moment: running, parked or finished.
+        run_update = {**(run_update or {}), **totals(state)}
     if run_update:
         ops.append(RunUpdate(run_id=state.run_id, values=run_update))
     if audit is not None:
@@ -61,3 +66,12 @@ def record(
             )
         )
     return ops
+
+
+def totals(state: RunState) -> dict[str, Any]:
+    """The run row's token and cost columns as the state has them."""
+    return {
+        "input_tokens": state.usage.input_tokens,
+        "output_tokens": state.usage.output_tokens,
+        "cost_usd": None if state.cost_unknown and not state.cost_usd else state.cost_usd,
+    }
