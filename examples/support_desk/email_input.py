@@ -11,8 +11,9 @@ raw bytes -> bosun.gateway.email.parse_email (stdlib email, policy.default; HTML
 The parsing is bosun's own (`bosun.gateway.email`, the same code behind ``POST /v1/inbox``:
 body cap keeping head and tail, CRLF and control characters normalised, a broken MIME
 structure read as raw text, the sender's address checked), so a message gives the agent the
-same text whether it came from a directory or over HTTP. This module adds the desk's own
-instruction wording and the inbox bookkeeping:
+same text whether it came from a directory or over HTTP, and the run input is built by the
+one function every path uses (`bosun.gateway.email.parts_for`), so the demo and a served
+desk see the same words. This module adds the inbox bookkeeping:
 
 * **The reply address in the instruction.** The sender's address (the From header's
   addr-spec, checked) is named in the operator's instruction, so a reply to the sender is
@@ -29,11 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bosun
+from bosun.config import INBOX_INSTRUCTION
 from bosun.gateway.email import (
     MAX_BODY_CHARS,
     ParsedEmail,
     message_key,
     parse_email,
+    parts_for,
     sender_address,
 )
 
@@ -41,7 +44,6 @@ __all__ = [
     "MAX_BODY_CHARS",
     "InboundEmail",
     "MalformedEmail",
-    "instruction_for",
     "load_inbox",
     "read_email",
 ]
@@ -96,26 +98,11 @@ class InboundEmail:
         twice is one run."""
         return message_key(self.parsed)
 
-    def parts(self) -> list[bosun.Content]:
-        """The run's input: the operator's instruction, then the message (untrusted)."""
-        return [
-            bosun.Content(text=instruction_for(self.sender)),
-            bosun.Content(text=self.parsed.render(), trust=bosun.Trust.UNTRUSTED, source="email"),
-        ]
-
-
-def instruction_for(sender: str | None) -> str:
-    """The trusted instruction for a message from `sender` (worded so that bosun's injection
-    screen, which also reads trusted parts, finds nothing in it)."""
-    if sender is None:
-        return (
-            "New support email with no readable sender address. Triage it and file it in the "
-            "helpdesk; no reply is possible."
-        )
-    return (
-        f"New support email from {sender}. Triage it and file it in the helpdesk; replies go "
-        f"to {sender}."
-    )
+    def parts(self, template: str = INBOX_INSTRUCTION) -> list[bosun.Content]:
+        """The run's input as bosun builds it for every path a message takes (the API, IMAP,
+        a directory): the operator's instruction naming the sender, then the message
+        (untrusted). `template` is the service's ``inbox_instruction``."""
+        return parts_for(self.parsed, template=template)
 
 
 def read_email(

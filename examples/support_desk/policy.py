@@ -45,7 +45,12 @@ REFUND_WINDOW = timedelta(days=30)
 
 _EMAIL_BLOCK = re.compile(r"<<untrusted email (\S+)>>\n(.*)\n<</untrusted \1>>", re.DOTALL)
 _SPOTLIGHT = re.compile(r"\A<<untrusted \S+ \S+>>\n(.*)\n<</untrusted \S+>>\Z", re.DOTALL)
-_SENDER = re.compile(r"\bNew support email from (\S+?)\. ")
+# The sender is the address the operator's (trusted) instruction names, however the
+# deployment words it (``service.inbox_instruction``), or its PII placeholder when the vault
+# masked it; the untrusted message is never asked.
+_SENDER = re.compile(
+    r"<[A-Z][A-Z_]*_\d+>|[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
 _ACCOUNT = re.compile(r"\bACC-\d{4}\b")
 
 
@@ -105,7 +110,7 @@ class _Conversation:
     @property
     def sender(self) -> str | None:
         match = _SENDER.search(self.instruction)
-        return match.group(1) if match else None
+        return match.group(0) if match else None
 
     def last(self, name: str) -> _Step | None:
         return next((s for s in reversed(self.steps) if s.name == name), None)

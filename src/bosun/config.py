@@ -23,6 +23,7 @@ from pydantic_settings import (
 from bosun.errors import ConfigError
 
 __all__ = [
+    "INBOX_INSTRUCTION",
     "CostSettings",
     "OnlineSettings",
     "ServiceSettings",
@@ -30,6 +31,11 @@ __all__ = [
     "WebhookSubscription",
     "load_settings",
 ]
+
+
+INBOX_INSTRUCTION = "Process this email from {sender}. Replies go to {sender}."
+"""The trusted instruction sent with an inbound email by default (``{sender}``: its From
+address), on every path: the API, IMAP, a directory, the demo."""
 
 
 def _default_home() -> Path:
@@ -88,13 +94,19 @@ class ServiceSettings(BaseModel):
     webhooks: tuple[WebhookSubscription, ...] = ()
     """Receivers of run events."""
     inbox_agent: str | None = None
-    """The agent ``POST /v1/inbox`` hands inbound email to (by name)."""
-    inbox_instruction: str = "Process this email from {sender}. Replies go to {sender}."
+    """The agent ``POST /v1/inbox`` hands inbound email to (by name); None: the served agent
+    when there is exactly one."""
+    inbox_instruction: str = INBOX_INSTRUCTION
     """The trusted instruction sent with each inbound email; ``{sender}`` is the From
     address (what lets a reply to the sender pass outbound grounding)."""
-    tool_scopes: tuple[str, ...] = ()
-    """Tool scopes the ``submitter`` role grants (``tools:*`` for all): which tools a
-    submitted run may use is a deployment's decision, so by default none."""
+    tool_scopes: tuple[str, ...] | None = None
+    """Tool scopes the ``submitter`` role grants. None (the default): the scopes the served
+    agents' own tools declare, so a run of an agent may use that agent's tools and nothing
+    else (a run carries only the scopes its agent's tools name). A list replaces that:
+    ``[]`` for no tools, ``["tools:*"]`` for a family."""
+    output_guardrails: bool = True
+    """Check outputs before callers read them: secrets and (with `mask_pii`) unmasked PII
+    are redacted."""
     rate_limit_storage: str = "memory://"
     """Where rate-limit counters live: ``memory://`` (one process) or ``redis://host:port``
     (shared by every API process)."""

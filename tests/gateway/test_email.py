@@ -10,10 +10,10 @@ from bosun.errors import InvalidInput
 from bosun.gateway.email import (
     DEFAULT_INSTRUCTION,
     REPLY_TO_SENDER,
-    email_to_parts,
     html_to_text,
     instruction_for,
     parse_email,
+    parts_for,
     sender_address,
 )
 from bosun.trust import Trust
@@ -31,7 +31,7 @@ def message(**headers: str) -> EmailMessage:
 def test_a_plain_message_becomes_an_instruction_and_an_untrusted_part() -> None:
     msg = message()
     msg.set_content("Hello,\nwhy was I charged twice?\n")
-    parts = email_to_parts(msg.as_bytes())
+    parts = parts_for(parse_email(msg.as_bytes()))
     assert parts[0].trust is Trust.USER
     assert parts[1].trust is Trust.UNTRUSTED and parts[1].source == "email"
     assert "From: Ann <ann@example.com>" in parts[1].text
@@ -147,7 +147,7 @@ def test_a_long_body_keeps_its_head_and_tail() -> None:
 def test_the_instruction_names_a_well_formed_sender_only() -> None:
     msg = message(From='"Ann (Billing)" <ann.lee@example.co.uk>')
     msg.set_content("hi")
-    parts = email_to_parts(msg.as_bytes())
+    parts = parts_for(parse_email(msg.as_bytes()))
     assert parts[0].text == REPLY_TO_SENDER.format(sender="ann.lee@example.co.uk")
     two = parse_email(b"From: x, <not an address>, b@example.org\r\nSubject: s\r\n\r\nhi")
     assert sender_address(two) == "b@example.org"  # the first well-formed address

@@ -35,18 +35,12 @@ from bosun.data.store import Store
 from bosun.errors import UserError
 from bosun.evals.dataset import load_dataset
 from bosun.evals.runner import Evaluator, run_gate
-from bosun.gateway.auth import ApiKeys, Principal, Roles
+from bosun.gateway.auth import Principal
 from bosun.gateway.gateway import Gateway
-from bosun.gateway.guardrails import Guardrails, PiiGuard, SecretsGuard
-from bosun.gateway.injection import InjectionScreen
-from bosun.gateway.pii import PiiDetector
-from bosun.gateway.vault import PiiVault, VaultCipher, load_or_create_key
 from bosun.observe.logs import configure_logging
-from bosun.observe.metrics import RunMetrics
 from bosun.prompts.registry import PromptRef, PromptRegistry, PromptSource
-from bosun.runtime.runtime import Runtime
 from bosun.runtime.state import RunState, RunStatus
-from bosun.service.worker import Worker
+from bosun.service.compose import compose
 
 __all__ = ["DemoReport", "run_demo"]
 
@@ -137,24 +131,17 @@ async def _run(console: Console, data: Path, model: str | None, concurrency: int
     report.prompt = await _promote_prompt(console, example, store, desk.path, model)
     source = PromptSource(PromptRegistry(store), PromptRef(example.agent.PROMPT_NAME))
     agent = example.build_agent(desk.path, model=model, instructions=source)
-    screen = InjectionScreen()
-    detector = PiiDetector()
-    privacy = PiiVault(detector, VaultCipher(load_or_create_key(data / "vault.key")))
-    runtime = Runtime(
-        store=store, agents=[agent], privacy=privacy, screen=screen, observer=RunMetrics()
+    # The same assembly `bosun serve` uses, over the demo's own data directory.
+    settings = load_settings(
+        home=data,
+        database_url=db_url,
+        service=ServiceSettings(concurrency=concurrency, poll_s=0.02, sweep_s=60),
     )
-    keys = ApiKeys(store, roles=Roles.builtin(tool_scopes=sorted(agent.scopes)))
-    gateway = Gateway(
-        runtime=runtime,
-        keys=keys,
-        screen=screen,
-        guardrails=Guardrails([SecretsGuard(), PiiGuard(detector)]),
-    )
+    system = compose(settings, [agent], store=store)
+    gateway, runtime, worker = system.gateway, system.runtime, system.worker
+    assert worker is not None
     inbox = await gateway.authenticate(
-        keys.create("inbox", tenant="support", roles=["submitter"]).key
-    )
-    worker = Worker(
-        runtime, settings=ServiceSettings(concurrency=concurrency, poll_s=0.02, sweep_s=60)
+        gateway.keys.create("inbox", tenant="support", roles=["submitter"]).key
     )
     stop = asyncio.Event()
     t0 = time.perf_counter()
@@ -173,7 +160,7 @@ async def _run(console: Console, data: Path, model: str | None, concurrency: int
                 report.runs[message.name] = await gateway.submit(
                     inbox,
                     agent.name,
-                    message.parts(),
+                    message.parts(settings.service.inbox_instruction),
                     idempotency_key=message.idempotency_key,
                 )
                 worker.notify()

@@ -66,6 +66,7 @@ def serve(
         f"({system.store.dialect}; agents: {', '.join(system.runtime.agents)}; "
         f"worker: {'embedded' if system.worker else 'none'})"
     )
+    _print_grants(system)
     uvicorn.run(
         system.app(),
         host=host or settings.service.host,
@@ -73,6 +74,22 @@ def serve(
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=int(settings.service.shutdown_grace_s) + 5,
     )
+
+
+def _print_grants(system: System) -> None:
+    """What a ``submitter``'s runs may use, per agent: a tool left out answers "unauthorized"
+    in every run, so say it before the first run does."""
+    for agent, scopes in system.grants.items():
+        tools = system.runtime.agents[agent].tools
+        missing = sorted(t.name for t in tools if t.policy.scope not in scopes)
+        line = f"submitter runs of {agent} may use: {', '.join(scopes) or 'no tools'}"
+        console.print(line, soft_wrap=True)
+        if missing:
+            console.print(
+                f"[yellow]note:[/yellow] {agent}'s tools {', '.join(missing)} are not granted "
+                "to submitters (service.tool_scopes): their calls will be refused",
+                soft_wrap=True,
+            )
 
 
 def worker(
@@ -176,7 +193,9 @@ def _keys(settings: Settings) -> tuple[ApiKeys, Store]:
     store = Store.open(settings.resolved_database_url)
     cfg = settings.service
     pepper = None if cfg.key_pepper is None else cfg.key_pepper.get_secret_value().encode()
-    return ApiKeys(store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes), pepper=pepper), store
+    return ApiKeys(
+        store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes or ()), pepper=pepper
+    ), store
 
 
 inbox_app = typer.Typer(no_args_is_help=True, help="Email in: a directory of .eml, or IMAP.")

@@ -288,6 +288,11 @@ class ApiKeys:
         self._clock = clock
         self._touch_every_s = touch_every_s
 
+    @property
+    def roles(self) -> Roles:
+        """The roles keys are resolved against."""
+        return self._roles
+
     def _digest(self, key_id: str, secret: str) -> str:
         message = f"{key_id}:{secret}".encode()
         if self._pepper is None:

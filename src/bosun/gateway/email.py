@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from html.parser import HTMLParser
 
+from bosun.config import INBOX_INSTRUCTION
 from bosun.errors import InvalidInput
 from bosun.trust import Content, Trust
 
@@ -34,7 +35,6 @@ __all__ = [
     "MAX_BODY_CHARS",
     "REPLY_TO_SENDER",
     "ParsedEmail",
-    "email_to_parts",
     "instruction_for",
     "message_key",
     "parts_for",
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 DEFAULT_INSTRUCTION = "Process this email. It has no readable sender address: no reply."
-REPLY_TO_SENDER = "Process this email from {sender}. Replies go to {sender}."
+REPLY_TO_SENDER = INBOX_INSTRUCTION
 MAX_BODY_CHARS = 30_000
 """Body characters kept by default; a longer body keeps its head and tail."""
 _ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -187,21 +187,12 @@ def instruction_for(parsed: ParsedEmail, *, template: str = REPLY_TO_SENDER) -> 
     return DEFAULT_INSTRUCTION if sender is None else template.format(sender=sender)
 
 
-def email_to_parts(
-    raw: bytes, *, instruction: str | None = None, max_body_chars: int = MAX_BODY_CHARS
-) -> list[Content]:
-    """Run input for a message: the operator's instruction (user; by default naming the
-    sender's address, see `instruction_for`) and the message (untrusted, source ``email``)."""
-    return parts_for(parse_email(raw, max_body_chars=max_body_chars), instruction=instruction)
-
-
-def parts_for(
-    parsed: ParsedEmail, *, instruction: str | None = None, template: str = REPLY_TO_SENDER
-) -> list[Content]:
-    """Run input for a parsed message: `instruction` (default: `instruction_for` with
-    `template`), then the message as untrusted content."""
+def parts_for(parsed: ParsedEmail, *, template: str = REPLY_TO_SENDER) -> list[Content]:
+    """The run input for a message, on every path a message takes (``POST /v1/inbox``, IMAP,
+    a directory, the demo): the operator's instruction (`instruction_for` with `template`),
+    then the message as untrusted content."""
     return [
-        Content(text=instruction or instruction_for(parsed, template=template)),
+        Content(text=instruction_for(parsed, template=template)),
         Content(text=parsed.render(), trust=Trust.UNTRUSTED, source="email"),
     ]
 

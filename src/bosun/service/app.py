@@ -241,11 +241,18 @@ async def submit_email(
     request: Request,
     agent: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunOut:
-    """Submit a raw RFC 5322 message as a run of the inbox agent: the message is untrusted
-    content. A message delivered twice (same Message-ID) is one run."""
+    """Submit a raw RFC 5322 message as a run of the inbox agent (``?agent=``, else
+    ``service.inbox_agent``, else the one agent served): the message is untrusted content. A
+    message delivered twice (same Message-ID) is one run."""
     name = agent or service.settings.inbox_agent
     if name is None:
-        raise UserError("no inbox agent: pass ?agent= or set service.inbox_agent")
+        served = list(service.gateway.agents)
+        if len(served) != 1:
+            raise UserError(
+                "no inbox agent: pass ?agent= or set service.inbox_agent "
+                f"(served: {', '.join(served) or 'none'})"
+            )
+        name = served[0]
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk

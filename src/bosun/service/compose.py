@@ -16,7 +16,7 @@ through another for its store or agents.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,18 @@ from bosun.service.worker import Worker
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["System", "background_jobs", "build_gateway", "build_runtime", "build_worker", "compose"]
+    from bosun.gateway.guardrails import Guardrail
+
+__all__ = [
+    "System",
+    "background_jobs",
+    "build_gateway",
+    "build_runtime",
+    "build_worker",
+    "compose",
+    "roles_for",
+    "submitter_grants",
+]
 
 Job = Callable[[], Awaitable[object]]
 
@@ -54,6 +65,11 @@ class System:
     worker: Worker | None
     """Claims queued runs; None for an API-only process."""
     _app: FastAPI | None = field(default=None, repr=False)
+
+    @property
+    def grants(self) -> dict[str, tuple[str, ...]]:
+        """Per agent, the tool scopes a ``submitter``'s runs carry (printed at startup)."""
+        return submitter_grants(self.gateway.keys.roles, self.runtime.agents.values())
 
     def app(self) -> FastAPI:
         """The REST API over this system (built on first use; FastAPI loads only then)."""
@@ -156,16 +172,45 @@ def build_runtime(
 
 
 def build_gateway(runtime: Runtime, settings: Settings, *, store: Store) -> Gateway:
-    """The gateway over `runtime`: API keys in `store`, roles and rate limits from settings."""
+    """The gateway over `runtime`: API keys in `store`, roles and rate limits from settings,
+    output guardrails unless switched off."""
     cfg = settings.service
     pepper = None if cfg.key_pepper is None else cfg.key_pepper.get_secret_value().encode()
-    keys = ApiKeys(store, roles=Roles.builtin(tool_scopes=cfg.tool_scopes), pepper=pepper)
+    keys = ApiKeys(store, roles=roles_for(settings, runtime.agents.values()), pepper=pepper)
     policy = RateLimitPolicy(
         principal_requests=cfg.requests_per_principal,
         principal_tokens=cfg.tokens_per_principal,
     )
     limiter = RateLimiter(policy, storage_uri=cfg.rate_limit_storage)
-    return Gateway(runtime=runtime, keys=keys, limiter=limiter, screen=runtime.screen)
+    guardrails = None
+    if cfg.output_guardrails:
+        from bosun.gateway.guardrails import Guardrails, PiiGuard, SecretsGuard
+        from bosun.gateway.vault import PiiVault
+
+        guards: list[Guardrail] = [SecretsGuard()]
+        if isinstance(runtime.privacy, PiiVault):
+            guards.append(PiiGuard(runtime.privacy.detector))
+        guardrails = Guardrails(guards)
+    return Gateway(
+        runtime=runtime, keys=keys, limiter=limiter, screen=runtime.screen, guardrails=guardrails
+    )
+
+
+def roles_for(settings: Settings, agents: Iterable[Agent]) -> Roles:
+    """bosun's roles with the ``submitter``'s tool scopes: `tool_scopes` when set, else the
+    scopes the agents' tools declare (see `ServiceSettings.tool_scopes`)."""
+    scopes = settings.service.tool_scopes
+    if scopes is None:
+        scopes = tuple(sorted({s for agent in agents for s in agent.scopes}))
+    return Roles.builtin(tool_scopes=scopes)
+
+
+def submitter_grants(roles: Roles, agents: Iterable[Agent]) -> dict[str, tuple[str, ...]]:
+    """Per agent, the tool scopes a run submitted by a plain ``submitter`` carries: what
+    `bosun serve` prints at startup. A scope missing here makes that tool answer
+    "unauthorized" in every such run."""
+    role = roles.get("submitter")
+    return {a.name: tuple(sorted(s for s in a.scopes if role.grants(s))) for a in agents}
 
 
 def build_worker(runtime: Runtime, settings: Settings, *, store: Store) -> Worker:
