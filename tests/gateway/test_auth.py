@@ -395,5 +395,5 @@ def test_a_principal_created_concurrently_is_a_store_error(store: Store, keys: A
     key = ApiKeyRow(key_id="0" * 16, principal_id="alice", hash="0" * 64, name=None, created_at=T0)
 
     with pytest.raises(StoreError, match="conflicts"):
-        store.add_api_key(key, principal=principal)
+        store.keys.add(key, principal=principal)
     assert [k.principal_id for k in keys.list()] == ["alice"]  # nothing half-written

@@ -317,3 +317,30 @@ def test_an_email_posted_to_the_inbox_is_one_run_however_often_delivered(api: Ap
     assert "Subject: question" in started["parts"][1]["text"]
     is_problem(httpx.post(f"{api.url}/v1/inbox?agent=helper", content=b"hi", headers=headers), 400)
     is_problem(httpx.post(f"{api.url}/v1/inbox", content=raw, headers=headers), 400)  # no agent
+
+
+def test_reading_a_run_reads_its_row_and_journal_once(api: Api) -> None:
+    """GET /v1/runs/{id} reads the run row once and its journal once, on one connection:
+    not once per layer (gateway, runtime, route) as it did."""
+    import re
+
+    import sqlalchemy as sa
+
+    run_id = submit(api, "count my reads").json()["id"]
+    wait(api, run_id, TERMINAL)
+    selects: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(api.store.engine, "before_cursor_execute", seen)
+    try:
+        got = httpx.get(f"{api.url}/v1/runs/{run_id}", headers=api.auth())
+    finally:
+        sa.event.remove(api.store.engine, "before_cursor_execute", seen)
+    assert got.status_code == 200 and got.json()["status"] == "completed"
+    # The embedded worker polls the queue meanwhile: count only reads of one run by its id.
+    from_runs = [s for s in selects if re.search(r"\bFROM runs\s+WHERE runs\.id = ", s)]
+    from_steps = [s for s in selects if re.search(r"\bFROM steps\s+WHERE steps\.run_id = ", s)]
+    assert (len(from_runs), len(from_steps)) == (1, 1), selects

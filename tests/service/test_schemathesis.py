@@ -27,7 +27,7 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-from api_harness import make_app, serve
+from api_harness import make_app
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from bosun.config import ServiceSettings
 from bosun.gateway.auth import ApiKeys, Roles
+from servers import serve
 
 SETTINGS = ServiceSettings(lease_s=5, poll_s=0.05, sweep_s=0.1, max_queue=100_000)
 CHECKS = [

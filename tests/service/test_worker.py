@@ -528,7 +528,7 @@ async def test_background_jobs_run_each_sweep_and_one_failing_stops_none(store: 
 
 
 async def test_the_service_settings_build_the_background_jobs(store: Store) -> None:
-    from bosun.cli.service import background_jobs
+    from bosun.service.compose import background_jobs
     from bosun.config import load_settings
     from bosun.prompts.registry import PromptRef, PromptRegistry, PromptSource
 
@@ -540,10 +540,12 @@ async def test_the_service_settings_build_the_background_jobs(store: Store) -> N
         model=ScriptedModel([reply("ok")]),
     )
     async with Runtime(store=store, agents=[make_agent(World()), versioned]) as rt:
-        jobs = background_jobs(rt, load_settings())
+        jobs = background_jobs(rt, load_settings(), store=store)
         assert [j.__qualname__ for j in jobs] == [
             "OnlineEvaluator.score_due",
             "ShadowRunner.shadow_due",
         ]
-        none = background_jobs(rt, load_settings(online={"enabled": False, "shadow": False}))
+        none = background_jobs(
+            rt, load_settings(online={"enabled": False, "shadow": False}), store=store
+        )
         assert none == []

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,20 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bosun.data import audit as audit_chain
-from bosun.data.schema import api_keys, audit, feedback, principals, runs, steps
+from bosun.data.keys import KeyRows
+from bosun.data.records import (
+    ApiKeyRow,
+    AuditEvent,
+    NewRun,
+    PrincipalRow,
+    RunRow,
+    RunUpdate,
+    Step,
+    StepRow,
+    WriteOp,
+    as_dict,
+)
+from bosun.data.schema import audit, feedback, runs, steps
 from bosun.errors import DuplicateRun, JournalConflict, RunNotFound, StoreError
 
 __all__ = [
@@ -44,136 +56,7 @@ _AUDIT_LOCK_KEY = 0x6B6F7375  # pg_advisory_xact_lock key serialising audit chai
 _MIGRATION_LOCK_KEY = 0x6B6F7376  # ... and migrations
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewRun:
-    """Insert a run row."""
-
-    id: str
-    agent: str
-    status: str
-    input: str
-    grants: str
-    principal: str | None = None
-    tenant: str | None = None
-    idempotency_key: str | None = None
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Step:
-    """Append one journal entry."""
-
-    run_id: str
-    seq: int
-    kind: str
-    payload: str
-    created_at: float
-    tool: str | None = None
-    call_id: str | None = None
-    model: str | None = None
-    status: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: Decimal | None = None
-    latency_ms: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunUpdate:
-    """Update columns of a run row."""
-
-    run_id: str
-    values: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditEvent:
-    """Append one row to the hash-chained audit log."""
-
-    action: str
-    payload: str
-    created_at: float
-    run_id: str | None = None
-    seq: int | None = None
-    actor: str | None = None
-    approver: str | None = None
-
-
-WriteOp = NewRun | Step | RunUpdate | AuditEvent
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    """A run as stored."""
-
-    id: str
-    agent: str
-    status: str
-    input: str
-    output: str | None
-    handoff: str | None
-    error: str | None
-    principal: str | None
-    tenant: str | None
-    grants: str
-    idempotency_key: str | None
-    created_at: float
-    updated_at: float
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal | None
-    assignee: str | None = None
-    """Who claimed the run's escalation, if anyone."""
-
-
-@dataclass(frozen=True, slots=True)
-class StepRow:
-    """A journal entry as stored."""
-
-    run_id: str
-    seq: int
-    kind: str
-    created_at: float
-    tool: str | None
-    call_id: str | None
-    model: str | None
-    status: str | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cost_usd: Decimal | None
-    latency_ms: float | None
-    payload: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PrincipalRow:
-    """A principal as stored (`bosun.gateway.auth` resolves its roles to scopes)."""
-
-    id: str
-    tenant: str
-    roles: str  # JSON list of role names
-    created_at: float
-    disabled: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApiKeyRow:
-    """An API key as stored: a digest of the secret, never the secret."""
-
-    key_id: str
-    principal_id: str
-    hash: str
-    name: str | None
-    created_at: float
-    expires_at: float | None = None
-    revoked_at: float | None = None
-    last_used_at: float | None = None
-
-
 _RUN_COLUMNS = [c for c in runs.c if c.name in RunRow.__slots__]
-_KEYS_WITH_PRINCIPAL = sa.select(*api_keys.c, *(c.label(f"p_{c.name}") for c in principals.c)).join(
-    principals, principals.c.id == api_keys.c.principal_id
-)
 _STEP_FIELDS: tuple[str, ...] = Step.__slots__
 
 
@@ -186,6 +69,8 @@ class Store:
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self._write_lock = threading.Lock()
         self._write_conn: Any = None
+        self.keys = KeyRows(self)
+        """Principals and API keys."""
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -223,7 +108,7 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         head = ScriptDirectory.from_config(config).get_current_head()
-        with self._write() as conn:
+        with self.transaction() as conn:
             if self.dialect == "postgresql":
                 # Processes opening a fresh database at once must not both run the migrations.
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
@@ -297,12 +182,12 @@ class Store:
         try:
             if self.dialect == "sqlite":
                 cur.execute("BEGIN IMMEDIATE")
-            new_runs = [_as_dict(op) for op in ops if isinstance(op, NewRun)]
+            new_runs = [as_dict(op) for op in ops if isinstance(op, NewRun)]
             if new_runs:
                 for row in new_runs:
                     row["updated_at"] = row["created_at"]
                 _execute(cur, self._insert_sql("runs", tuple(new_runs[0])), new_runs)
-            step_rows = [_clip(_as_dict(op)) for op in ops if isinstance(op, Step)]
+            step_rows = [_clip(as_dict(op)) for op in ops if isinstance(op, Step)]
             if step_rows:
                 _execute(cur, self._insert_sql("steps", _STEP_FIELDS), step_rows)
             for op in ops:
@@ -317,7 +202,7 @@ class Store:
 
     def audit_in(self, conn: Connection, events: Sequence[AuditEvent]) -> None:
         """Append `events` to the audit chain inside `conn`'s open write transaction (from
-        `_write()`), so a change and its audit row commit together or not at all."""
+        `transaction()`), so a change and its audit row commit together or not at all."""
         cur = conn.connection.cursor()
         try:
             self._append_audit(cur, list(events))
@@ -333,20 +218,21 @@ class Store:
         rows = []
         prev_hash = prev[0] if prev else audit_chain.GENESIS
         for ev in events:
-            row = _as_dict(ev)
+            row = as_dict(ev)
             row["prev_hash"] = prev_hash
             row["hash"] = prev_hash = audit_chain.row_hash(row)
             rows.append(row)
         _execute(cur, self._insert_sql("audit", tuple(rows[0])), rows)
 
-    def _param(self, name: str) -> str:
+    def param(self, name: str) -> str:
+        """A bound parameter in the driver's own style, for SQL prepared once."""
         return f"%({name})s" if self.dialect == "postgresql" else f":{name}"
 
     def _insert_sql(self, table: str, columns: tuple[str, ...]) -> str:
         key = (table, columns)
         sql = self._sql.get(key)
         if sql is None:
-            params = ", ".join(self._param(c) for c in columns)
+            params = ", ".join(self.param(c) for c in columns)
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({params})"
             self._sql[key] = sql
         return sql
@@ -355,8 +241,8 @@ class Store:
         key = ("runs:update", columns)
         sql = self._sql.get(key)
         if sql is None:
-            sets = ", ".join(f"{c} = {self._param(c)}" for c in columns)
-            sql = f"UPDATE runs SET {sets} WHERE id = {self._param('_id')}"
+            sets = ", ".join(f"{c} = {self.param(c)}" for c in columns)
+            sql = f"UPDATE runs SET {sets} WHERE id = {self.param('_id')}"
             self._sql[key] = sql
         return sql
 
@@ -427,6 +313,18 @@ class Store:
             rows = conn.execute(query.limit(limit).offset(offset)).all()
         return [RunRow(**r._mapping) for r in rows]
 
+    def load(self, run_id: str) -> tuple[RunRow, list[StepRow]]:
+        """The run row and its whole journal in one round of reads on one connection (what a
+        request for a run needs); raises `RunNotFound`."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id!r}")
+            journal = conn.execute(
+                sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq)
+            ).all()
+        return RunRow(**row._mapping), [StepRow(**r._mapping) for r in journal]
+
     def journal(self, run_id: str, *, after: int = -1) -> list[StepRow]:
         """A run's journal entries in order (those past seq `after`, when given)."""
         with self.engine.connect() as conn:
@@ -440,7 +338,7 @@ class Store:
     def assign(self, run_id: str, assignee: str, *, statuses: Sequence[str]) -> bool:
         """Claim a parked run for a person: only while it is in one of `statuses` and nobody
         else holds it. True when `assignee` holds it now."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             result = conn.execute(
                 runs.update()
                 .where(
@@ -462,7 +360,7 @@ class Store:
         comment: str | None,
     ) -> int:
         """Store feedback on a run; returns its id."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             result = conn.execute(
                 feedback.insert().values(
                     run_id=run_id,
@@ -501,76 +399,12 @@ class Store:
         ):
             return audit_chain.verify(dict(r._mapping) for r in result)
 
-    # --- principals and API keys (used by bosun.gateway.auth) ---------------------------
-    # Not on the journal's hot path: plain SQLAlchemy Core, one transaction per call.
-
-    def add_api_key(self, key: ApiKeyRow, *, principal: PrincipalRow | None = None) -> None:
-        """Insert `key`, and its principal first when given, in one transaction."""
-        try:
-            with self._write() as conn:
-                if principal is not None:
-                    conn.execute(principals.insert().values(_as_dict(principal)))
-                conn.execute(api_keys.insert().values(_as_dict(key)))
-        except sa.exc.IntegrityError as exc:
-            raise StoreError(
-                f"API key {key.key_id} or principal {key.principal_id!r} conflicts with a "
-                "stored one (created concurrently?)"
-            ) from exc
-
-    def find_api_key(self, key_id: str) -> tuple[ApiKeyRow, PrincipalRow] | None:
-        """The key and its principal: one primary-key lookup joined to the principal."""
-        # Every authenticated request runs this: SQL compiled once, as on the journal's hot
-        # path (SQLAlchemy's per-call cache-key work was two thirds of the lookup's cost).
-        sql = self._sql.get(("api_keys:find", ()))
-        if sql is None:
-            select = _KEYS_WITH_PRINCIPAL.compile(dialect=self.engine.dialect)
-            sql = f"{select} WHERE api_keys.key_id = {self._param('key_id')}"
-            self._sql[("api_keys:find", ())] = sql
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(sql, {"key_id": key_id}).first()
-        return None if row is None else _key_and_principal(row._mapping)
-
-    def list_api_keys(self, *, tenant: str | None = None) -> list[tuple[ApiKeyRow, PrincipalRow]]:
-        """Every key (of one tenant) with its principal, oldest first."""
-        query = _KEYS_WITH_PRINCIPAL.order_by(api_keys.c.created_at, api_keys.c.key_id)
-        if tenant is not None:
-            query = query.where(principals.c.tenant == tenant)
-        with self.engine.connect() as conn:
-            return [_key_and_principal(r._mapping) for r in conn.execute(query).all()]
-
-    def get_principal(self, principal_id: str) -> PrincipalRow | None:
-        """The principal, if stored."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(principals).where(principals.c.id == principal_id)).first()
-        return None if row is None else PrincipalRow(**row._mapping)
-
-    def update_principal(self, principal_id: str, **values: Any) -> bool:
-        """Set columns of a principal (`roles`, `disabled`); False when there is none."""
-        with self._write() as conn:
-            result = conn.execute(
-                principals.update().where(principals.c.id == principal_id).values(**values)
-            )
-        return bool(result.rowcount)
-
-    def revoke_api_key(self, key_id: str, *, at: float) -> bool:
-        """Mark a key revoked (a second revocation keeps the first time); False when absent."""
-        return self._update_api_key(key_id, revoked_at=sa.func.coalesce(api_keys.c.revoked_at, at))
-
-    def touch_api_key(self, key_id: str, *, at: float) -> None:
-        """Record when a key was last used."""
-        self._update_api_key(key_id, last_used_at=at)
-
-    def _update_api_key(self, key_id: str, **values: Any) -> bool:
-        with self._write() as conn:
-            result = conn.execute(
-                api_keys.update().where(api_keys.c.key_id == key_id).values(**values)
-            )
-        return bool(result.rowcount)
-
     # --- plumbing -----------------------------------------------------------------------
 
+    # TEMP(issue 13): the old name, until the modules outside bosun.data use repositories.
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction on a pooled connection (for repositories in `bosun.data`)."""
         # On SQLite a write transaction starts with BEGIN IMMEDIATE: taking the write lock up
         # front avoids the deadlock two deferred transactions hit when both upgrade to writing.
         with self.engine.connect() as conn:
@@ -578,6 +412,8 @@ class Store:
                 conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
+
+    _write = transaction
 
 
 _STEP_LIMITS = {"tool": 64, "call_id": 200, "model": 200, "status": 32}
@@ -606,17 +442,6 @@ def _execute(cur: Any, sql: str, rows: list[dict[str, Any]]) -> None:
         cur.execute(sql, rows[0])
     else:
         cur.executemany(sql, rows)
-
-
-def _key_and_principal(row: Any) -> tuple[ApiKeyRow, PrincipalRow]:
-    key = ApiKeyRow(**{name: row[name] for name in ApiKeyRow.__slots__})
-    principal = PrincipalRow(**{name: row[f"p_{name}"] for name in PrincipalRow.__slots__})
-    # A driver-level query returns SQLite's 0/1 where a Boolean column would give a bool.
-    return key, replace(principal, disabled=bool(principal.disabled))
-
-
-def _as_dict(op: NewRun | Step | AuditEvent | PrincipalRow | ApiKeyRow) -> dict[str, Any]:
-    return {name: getattr(op, name) for name in op.__slots__}
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -317,7 +317,7 @@ class ApiKeys:
         role_names = tuple(dict.fromkeys(roles))
         self._check_new(principal_id, tenant, role_names, expires_at, name)
         now = self._clock()
-        existing = self._store.get_principal(principal_id)
+        existing = self._store.keys.principal(principal_id)
         principal: PrincipalRow | None = None
         if existing is None:
             principal = PrincipalRow(
@@ -338,7 +338,7 @@ class ApiKeys:
             created_at=now,
             expires_at=expires_at,
         )
-        self._store.add_api_key(row, principal=principal)
+        self._store.keys.add(row, principal=principal)
         return NewApiKey(key_id=key_id, key=f"{_KEY_PREFIX}_{key_id}_{secret}")
 
     def _check_new(
@@ -369,7 +369,7 @@ class ApiKeys:
         if match is None:
             raise Unauthenticated(_INVALID)
         key_id, secret = match.groups()
-        found = self._store.find_api_key(key_id)
+        found = self._store.keys.find(key_id)
         stored = found[0].hash if found is not None else _NO_DIGEST
         # Compared even when the key id is unknown, so timing does not tell the two apart.
         if not hmac.compare_digest(self._digest(key_id, secret), stored) or found is None:
@@ -383,7 +383,7 @@ class ApiKeys:
         if principal.disabled:
             raise Unauthenticated("this API key's principal is disabled")
         if row.last_used_at is None or now - row.last_used_at >= self._touch_every_s:
-            self._store.touch_api_key(key_id, at=now)
+            self._store.keys.touch(key_id, at=now)
         return self._resolve(principal, key_id)
 
     def _resolve(self, row: PrincipalRow, key_id: str) -> Principal:
@@ -406,7 +406,7 @@ class ApiKeys:
     def revoke(self, key_id: str) -> None:
         """Stop the key from authenticating, on every process at once. `UserError` when there
         is no such key; revoking twice keeps the first time."""
-        if not self._store.revoke_api_key(key_id, at=self._clock()):
+        if not self._store.keys.revoke(key_id, at=self._clock()):
             raise UserError(f"no API key with id {key_id!r}")
 
     def list(self, tenant: str | None = None) -> builtins.list[ApiKeyInfo]:
@@ -423,7 +423,7 @@ class ApiKeys:
                 revoked_at=key.revoked_at,
                 last_used_at=key.last_used_at,
             )
-            for key, principal in self._store.list_api_keys(tenant=tenant)
+            for key, principal in self._store.keys.list(tenant=tenant)
         ]
 
     def set_roles(self, principal_id: str, roles: Iterable[str]) -> None:
@@ -432,15 +432,15 @@ class ApiKeys:
         if not names:
             raise UserError("a principal needs at least one role")
         self._roles.scopes_for(names)
-        if not self._store.update_principal(principal_id, roles=json.dumps(names)):
+        if not self._store.keys.update_principal(principal_id, roles=json.dumps(names)):
             raise UserError(f"no principal {principal_id!r}")
 
     def disable(self, principal_id: str) -> None:
         """Refuse every key of the principal (keys stay listed; `enable` undoes it)."""
-        if not self._store.update_principal(principal_id, disabled=True):
+        if not self._store.keys.update_principal(principal_id, disabled=True):
             raise UserError(f"no principal {principal_id!r}")
 
     def enable(self, principal_id: str) -> None:
         """Let a disabled principal's unrevoked, unexpired keys authenticate again."""
-        if not self._store.update_principal(principal_id, disabled=False):
+        if not self._store.keys.update_principal(principal_id, disabled=False):
             raise UserError(f"no principal {principal_id!r}")

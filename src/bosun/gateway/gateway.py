@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bosun.data.queue import RunQueue
-from bosun.data.store import RunRow
+from bosun.data.store import RunRow, StepRow
 from bosun.errors import Blocked, RunNotFound, RunStateConflict, UserError
 from bosun.gateway.auth import (
     ADMIN,
@@ -72,10 +72,12 @@ class GatewayResult:
     """The runtime's view: status, handoff, usage, calls waiting for approval."""
     output: str | None
     """The final answer after output guardrails; None when blocked or escalated."""
+    row: RunRow
+    """The stored run row as read for this result (tenant, timestamps, assignee)."""
+    steps: list[StepRow]
+    """The run's journal as read for this result, in the same read as `row`."""
     guardrail: GuardrailVerdict | None = None
     """The combined verdict of the output guardrails, when any ran."""
-    row: RunRow | None = None
-    """The stored run row as read for this result (tenant, timestamps, assignee)."""
 
     @property
     def status(self) -> RunStatus:
@@ -219,11 +221,15 @@ class Gateway:
         """The run as `principal` may see it: its tenant only, output through the guardrails,
         PII placeholders resolved only with `pii:read`."""
         principal.require(RUNS_READ)
-        row = await self._row(principal, run_id)
-        state = await self.runtime.state(run_id)
+        try:
+            snapshot = await self.runtime.snapshot(run_id)
+        except RunNotFound:
+            raise RunNotFound(f"no run {run_id[:64]!r}") from None
+        row, steps, state = snapshot.row, snapshot.steps, snapshot.state
+        self._check_tenant(principal, row)
         run = RunResult.of(state)
         if run.status is not RunStatus.COMPLETED or run.output is None:
-            return GatewayResult(run=run, output=None, row=row)
+            return GatewayResult(run=run, output=None, row=row, steps=steps)
         output: str | None = run.output
         verdict = None
         if self.guardrails is not None:
@@ -242,7 +248,7 @@ class Gateway:
                 output = None
         if output is not None and principal.has(PII_READ):
             output = self._resolve(state, output)
-        return GatewayResult(run=run, output=output, guardrail=verdict, row=row)
+        return GatewayResult(run=run, output=output, guardrail=verdict, row=row, steps=steps)
 
     async def _audited(self, run_id: str, action: str) -> bool:
         rows = await asyncio.to_thread(self.runtime.store.audit_rows, run_id=run_id)
@@ -450,10 +456,15 @@ class Gateway:
             row = await asyncio.to_thread(self.runtime.store.get_run, run_id)
         except RunNotFound:
             raise RunNotFound(f"no run {run_id[:64]!r}") from None
-        if not principal.can_see(row.tenant):
-            logger.warning("principal %s asked for run %s of another tenant", principal.id, run_id)
-            raise RunNotFound(f"no run {run_id[:64]!r}")
+        self._check_tenant(principal, row)
         return row
+
+    @staticmethod
+    def _check_tenant(principal: Principal, row: RunRow) -> None:
+        """Another tenant's run is "not found", never "forbidden": ids cannot be probed."""
+        if not principal.can_see(row.tenant):
+            logger.warning("principal %s asked for run %s of another tenant", principal.id, row.id)
+            raise RunNotFound(f"no run {row.id[:64]!r}")
 
 
 _ESCALATED = ("escalated", "waiting_human")

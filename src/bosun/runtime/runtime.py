@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from structlog.contextvars import bound_contextvars
 
 from bosun.config import Settings, load_settings
-from bosun.data.store import AuditEvent, NewRun, Store, WriteOp
+from bosun.data.store import AuditEvent, NewRun, RunRow, StepRow, Store, WriteOp
 from bosun.data.writer import JournalWriter
 from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, RunStateConflict, UserError
 from bosun.models.base import ToolCall, Usage
@@ -32,7 +32,7 @@ from bosun.tools.privacy import Privacy, VaultEntry
 from bosun.tools.secrets import SecretsProvider
 from bosun.trust import Content, ContentScreen, Trust
 
-__all__ = ["JournalObserver", "RunResult", "Runtime", "new_run_id"]
+__all__ = ["JournalObserver", "RunResult", "RunSnapshot", "Runtime", "new_run_id"]
 
 
 def new_run_id() -> str:
@@ -86,6 +86,18 @@ class RunResult:
             retries=state.retries,
             waiting_for=tuple(c for c in state.pending if c.id in state.awaiting_approval),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    """A stored run read once: its row, its journal, and the state folded from the journal."""
+
+    row: RunRow
+    """The run row (tenant, timestamps, assignee, totals)."""
+    steps: list[StepRow]
+    """Every journal entry, in order."""
+    state: RunState
+    """The fold of `steps`."""
 
 
 class JournalObserver(Protocol):
@@ -555,16 +567,19 @@ class Runtime:
                 return self._memory[run_id]
             except KeyError:
                 raise RunNotFound(f"no run with id {run_id!r} in this process") from None
-        store = self.store
-        row, journal = await asyncio.to_thread(
-            lambda: (store.get_run(run_id), store.journal(run_id))
-        )
+        return (await self.snapshot(run_id)).state
+
+    async def snapshot(self, run_id: str) -> RunSnapshot:
+        """The stored run row, its journal and the state folded from it, read once."""
+        if not self.durable:
+            raise UserError("snapshot needs a store: this runtime keeps runs in memory")
+        row, journal = await asyncio.to_thread(self.store.load, run_id)
         state = RunState(run_id=run_id, agent=row.agent)
         for step in journal:
             state.apply(Entry(step.seq, step.kind, json.loads(step.payload)))
         if row.status == RunStatus.QUEUED.value and state.status is RunStatus.RUNNING:
             state.status = RunStatus.QUEUED  # the fold cannot tell waiting for a worker
-        return state
+        return RunSnapshot(row=row, steps=journal, state=state)
 
     async def _append(
         self,

@@ -100,12 +100,7 @@ class Service:
     async def run_out(self, who: Principal, run_id: str) -> RunOut:
         """A run as the API shows it to `who`."""
         result = await self.gateway.result(who, run_id)
-        store = self.store
-        steps = await asyncio.to_thread(store.journal, run_id)
-        row = result.row
-        if row is None:
-            row = await asyncio.to_thread(store.get_run, run_id)
-        return RunOut.build(row, result, steps)
+        return RunOut.build(result.row, result.steps, result)
 
 
 def create_app(

@@ -160,7 +160,7 @@ class RunOut(RunSummary):
     steps: list[StepOut] = Field(default_factory=list)
 
     @classmethod
-    def build(cls, row: RunRow, result: GatewayResult, steps: list[StepRow]) -> RunOut:
+    def build(cls, row: RunRow, steps: list[StepRow], result: GatewayResult) -> RunOut:
         """From the run row, the gateway's view of the run and its journal."""
         run = result.run
         return cls(
