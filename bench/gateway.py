@@ -1,9 +1,10 @@
 """The gateway, measured.
 
 Prints
-  1. PII precision / recall per entity type on ../shared/data/pii/presidio-synth-dev.json, and
-     the time to mask a 10 KB email (bench/gateway_pii.py);
-  2. injection screening TPR / FPR on held-out parts of ../shared/data/injection/, and the
+  1. PII precision / recall per entity type on pii/presidio-synth-dev.json of the third-party
+     data (BOSUN_DATA_DIR, default ../shared/data), and the time to mask a 10 KB email
+     (bench/gateway_pii.py);
+  2. injection screening TPR / FPR on held-out parts of its injection/, and the
      median / p99 time to screen a 10 KB email, target <= 2 ms (bench/gateway_injection.py);
   3. the gateway's own cost per submitted run (authenticate, authorize, rate limit, input
      checks, screening, PII masking) beside a bare `Runtime.start`, on SQLite.

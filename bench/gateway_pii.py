@@ -1,13 +1,14 @@
 """PII detection quality and cost: precision/recall per entity type, and time to mask an e-mail.
 
-Data: ``../shared/data/pii/presidio-synth-dev.json`` (750 synthetic texts labelled by
-presidio-research). Matching rule: a detected span counts as a true positive when it overlaps,
-by at least one character, a gold span of the same type that no other detection has matched;
-recall counts the gold spans so matched. Gold labels with no bosun detector (names, places,
-dates, ...) are listed with their counts and recall 0 in the "all labelled PII" row; a detection
-that overlaps only such a span counts as a false positive of its own type.
+Data: ``pii/presidio-synth-dev.json`` of the third-party data (``BOSUN_DATA_DIR``, default
+``../shared/data``; 750 synthetic texts labelled by presidio-research). Matching rule: a
+detected span counts as a true positive when it overlaps, by at least one character, a gold span
+of the same type that no other detection has matched; recall counts the gold spans so matched.
+Gold labels with no bosun detector (names, places, dates, ...) are listed with their counts and
+recall 0 in the "all labelled PII" row; a detection that overlaps only such a span counts as a
+false positive of its own type.
 
-Timing: a ~10 KB e-mail made of the BIPIA e-mails in ``../shared/data/injection`` with some
+Timing: a ~10 KB e-mail made of the BIPIA e-mails in its ``injection/`` with some
 labelled PII texts between them; the median and p99 of `PiiDetector.detect` and of
 `PiiVault.mask` (with an empty vault, so every value is encrypted).
 
@@ -27,7 +28,10 @@ from pathlib import Path
 from bosun.gateway.pii import PiiDetector, PiiSpan
 from bosun.gateway.vault import PiiVault, VaultCipher
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from third_party import data_dir, require
+
+DATA = data_dir()
 DATASET = DATA / "pii" / "presidio-synth-dev.json"
 EMAILS = DATA / "injection" / "bipia-email-train.jsonl"
 
@@ -141,6 +145,7 @@ def _timings(fn: object, text: str, n: int) -> tuple[float, float]:
 
 def run() -> None:
     """Print the quality table and the timings."""
+    require("pii", "injection")
     lazy = "presidio_analyzer" not in sys.modules
     detector = PiiDetector()
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ on SQLite (`bosun serve`: the API with its embedded worker) and on PostgreSQL (`
 --no-embedded-worker` and 1 or 3 `bosun worker` processes). Every server is a real `bosun`
 process with the default stack (PII masking, injection screening; --bare turns both off) and
 per-principal limits raised out of the way. PostgreSQL: BOSUN_TEST_PG_URL, else a throwaway
-cluster from ../shared/tools/pg-test-cluster.sh.
+cluster from scripts/pg-test-cluster.sh.
 
     python bench/service.py [--runs 1000] [--clients 32] [--concurrency 64] [--sqlite-only]
     python bench/service.py --runs 100      # quick
@@ -44,7 +44,7 @@ from bosun.data.schema import runs, steps
 from bosun.gateway.auth import ApiKeys, Roles
 
 BENCH = Path(__file__).resolve().parent
-PG_CLUSTER = BENCH.parent.parent / "shared" / "tools" / "pg-test-cluster.sh"
+PG_CLUSTER = BENCH.parent / "scripts" / "pg-test-cluster.sh"
 AGENT = "service_agent:agent"
 WARMUP = 20
 DRIVEN = re.compile(r"stopped after (\d+) runs")

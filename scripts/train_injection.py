@@ -1,4 +1,4 @@
-"""Fit bosun's injection screen on the shared injection data and print its calibration report.
+"""Fit bosun's injection screen on the injection datasets and print its calibration report.
 
     .venv/bin/python scripts/train_injection.py [--check]
 
@@ -48,7 +48,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# Runs without installing bosun; scripts/ for the datasets' location (also when imported by path).
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "scripts")]
+
+from third_party import require  # noqa: E402
 
 from bosun.gateway.injection import (  # noqa: E402
     MIN_NORM,
@@ -61,7 +64,6 @@ from bosun.gateway.injection import (  # noqa: E402
     token_features,
 )
 
-DATA = ROOT.parent / "shared" / "data"
 SEED = 1729
 HELD_OUT = 0.3
 FOLDS = 5
@@ -223,8 +225,10 @@ def _spikee(data: Path) -> tuple[list[Doc], list[Unit]]:
     return docs, units
 
 
-def build_corpus(data: Path = DATA / "injection") -> tuple[list[Doc], list[Unit]]:
-    """Every labelled document (with its held-out flag) and the fit part's training units."""
+def build_corpus(data: Path | None = None) -> tuple[list[Doc], list[Unit]]:
+    """Every labelled document (with its held-out flag) and the fit part's training units, from
+    `data` (default: the datasets' injection/; exits saying so when it is missing)."""
+    data = require("injection") / "injection" if data is None else data
     docs: list[Doc] = []
     units: list[Unit] = []
     for part in (_deepset, _bipia, _spikee, _banking):

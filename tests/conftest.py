@@ -1,13 +1,23 @@
 """Shared fixtures: an isolated BOSUN_HOME for every test, and a store on each real backend.
 
-PostgreSQL runs when BOSUN_TEST_PG_URL is set (`.ci/run` starts a throwaway cluster); under
-CI its absence is an error, so the PostgreSQL half can never silently disappear.
+Two parts of the suite live outside the repository, and a run without one says so:
+
+- PostgreSQL, at BOSUN_TEST_PG_URL (`scripts/pg-test-cluster.sh` starts a throwaway cluster;
+  `scripts/test` does). Without it store tests run on SQLite only and the PostgreSQL-only
+  tests (`pg_db_url`) are skipped.
+- The third-party datasets, at BOSUN_DATA_DIR (default ../shared/data; read in
+  scripts/third_party.py). Tests marked `dataset` are skipped without them.
+
+Each missing part is counted in one line at the end of the run. Under CI (CI=true) both are
+errors instead, so neither half of the suite can silently disappear.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +26,107 @@ import sqlalchemy as sa
 
 from bosun.data.store import Store
 
-PG_URL = os.environ.get("BOSUN_TEST_PG_URL")
-BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+ROOT = Path(__file__).resolve().parents[1]
+# The datasets' location is read in one place, shared with bench/ and scripts/.
+sys.path.insert(0, str(ROOT / "scripts"))
+from third_party import missing as dataset_missing  # noqa: E402
 
-if os.environ.get("CI") and not PG_URL:
-    raise RuntimeError("CI is set but BOSUN_TEST_PG_URL is not: start PostgreSQL (see .ci/run)")
+PG_URL = os.environ.get("BOSUN_TEST_PG_URL") or None
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+PG_REASON = (
+    "BOSUN_TEST_PG_URL not set: PostgreSQL tests skipped (scripts/pg-test-cluster.sh starts one)"
+)
+KEPT = {"BOSUN_TEST_PG_URL", "BOSUN_DATA_DIR"}
+"""Settings of the test suite itself, not of bosun: every test keeps them."""
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+CI = _ci()
+
+
+class MissingParts:
+    """Skips (under CI: fails) the tests whose datasets or PostgreSQL are missing, and counts
+    them in one line per part at the end of the run."""
+
+    def __init__(self) -> None:
+        self.why: dict[str, tuple[str, str]] = {}
+        """Test id -> (the missing part, why), for every test collected without its part."""
+        self.sqlite_only: set[str] = set()
+        """Tests on both backends collected for SQLite alone."""
+        self.outcomes: Counter[tuple[str, str, str]] = Counter()
+        """(part, skipped or failed, why) -> how many tests."""
+        self.sqlite_ran = 0
+
+    def _missing(self, item: pytest.Item) -> tuple[str, str] | None:
+        marker = item.get_closest_marker("dataset")
+        reason = None if marker is None else dataset_missing(*marker.args)
+        if reason is not None:
+            return "datasets", reason
+        if PG_URL is None and "pg_db_url" in item.fixturenames:
+            return "postgresql", PG_REASON
+        return None
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            missing = self._missing(item)
+            if missing is not None:
+                self.why[item.nodeid] = missing
+                if not CI:  # a skip mark, so the report points at the test, not at this file
+                    item.add_marker(pytest.mark.skip(reason=missing[1]))
+            elif PG_URL is None and "db_url" in item.fixturenames:
+                self.sqlite_only.add(item.nodeid)
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        missing = self.why.get(item.nodeid)
+        if missing is not None and CI:
+            part, reason = missing
+            pytest.fail(f"{reason}; CI is set, so missing {part} fail the run", pytrace=False)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "setup":
+            return
+        if report.nodeid in self.why:
+            part, reason = self.why[report.nodeid]
+            self.outcomes[part, report.outcome, reason] += 1
+        elif report.nodeid in self.sqlite_only and report.passed:
+            self.sqlite_ran += 1
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        lines = [
+            f"datasets: {_tests(n)} {outcome}: {reason}"
+            for (part, outcome, reason), n in sorted(self.outcomes.items())
+            if part == "datasets"
+        ]
+        pg_skipped = sum(n for (part, *_), n in self.outcomes.items() if part == "postgresql")
+        pg = [f"{_tests(pg_skipped)} skipped"] if pg_skipped else []
+        pg += [f"{_tests(self.sqlite_ran)} ran on SQLite only"] if self.sqlite_ran else []
+        if pg:
+            lines.append(
+                f"postgresql: {', '.join(pg)}: BOSUN_TEST_PG_URL not set "
+                "(scripts/pg-test-cluster.sh starts one)"
+            )
+        for line in lines:
+            terminalreporter.write_line(line, yellow=not CI, red=CI, bold=True)
+
+
+def _tests(n: int) -> str:
+    return f"{n} test{'' if n == 1 else 's'}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dataset(*parts): needs the third-party datasets (BOSUN_DATA_DIR), or these parts of them",
+    )
+    if CI and not PG_URL:
+        raise pytest.UsageError(
+            "CI is set but BOSUN_TEST_PG_URL is not: start PostgreSQL with "
+            '`eval "$(scripts/pg-test-cluster.sh start)"` (scripts/test does)'
+        )
+    config.pluginmanager.register(MissingParts(), "bosun-missing-parts")
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +134,7 @@ def bosun_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data directory and no ambient bosun settings."""
     home = tmp_path / "bosun-home"
     for name in list(os.environ):
-        if name.startswith("BOSUN_") and name != "BOSUN_TEST_PG_URL":
+        if name.startswith("BOSUN_") and name not in KEPT:
             monkeypatch.delenv(name)
     monkeypatch.setenv("BOSUN_HOME", str(home))
     return home
@@ -58,10 +164,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _fresh_db(request.param, tmp_path)
 
 
-@pytest.fixture(params=[b for b in BACKENDS if b == "postgresql"])
+@pytest.fixture(params=["postgresql"])
 def pg_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh PostgreSQL database, for behaviour only a server has (dropped connections,
-    concurrent migrations). Without BOSUN_TEST_PG_URL such tests are not collected as runs."""
+    concurrent migrations). Without BOSUN_TEST_PG_URL such tests are skipped, and counted."""
     yield from _fresh_db(request.param, tmp_path)
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hostile import (
     ATTACK_MARKERS,
     INFORMATION,
@@ -49,6 +50,8 @@ from bosun.testing import ScriptedModel
 from bosun.tools.base import ErrorKind
 from bosun.tools.privacy import reveal_placeholders
 from bosun.trust import Content, ContentScreen, Trust
+
+pytestmark = pytest.mark.dataset("agents/agentdojo", "injection")
 
 BIPIA_EMAILS = 24
 UTILITY_FLOOR = 0.85

@@ -12,12 +12,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from third_party import data_dir
 
 from bosun.errors import UserError
 from bosun.gateway.injection import MODEL_PATH, RULES, InjectionScreen, Screening
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "injection"
+DATA = data_dir() / "injection"
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +203,7 @@ def _training_script() -> ModuleType:
     return module
 
 
+@pytest.mark.dataset("injection")
 def test_held_out_quality_gate(screen: InjectionScreen) -> None:
     """Attacks and emails the shipped model never saw. Measured at the time of writing:
     TPR 0.94 / FPR 0.03 at `suspicious`, TPR 0.81 / FPR 0.002 at `injection`."""
