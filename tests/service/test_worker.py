@@ -528,9 +528,9 @@ async def test_background_jobs_run_each_sweep_and_one_failing_stops_none(store: 
 
 
 async def test_the_service_settings_build_the_background_jobs(store: Store) -> None:
-    from bosun.service.compose import background_jobs
     from bosun.config import load_settings
     from bosun.prompts.registry import PromptRef, PromptRegistry, PromptSource
+    from bosun.service.compose import background_jobs
 
     registry = PromptRegistry(store)
     registry.create("desk", "1.0.0", "Be careful.", by="pat")
