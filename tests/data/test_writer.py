@@ -10,7 +10,7 @@ from contextlib import closing
 import pytest
 
 from bosun.data.store import NewRun, Step, Store, WriteOp
-from bosun.data.writer import JournalWriter
+from bosun.data.writer import GroupCommitWriter
 from bosun.errors import JournalConflict
 
 
@@ -44,7 +44,7 @@ def xfail_on(request: pytest.FixtureRequest, condition: bool, reason: str) -> No
 async def test_concurrent_runs_share_few_commits_and_all_are_durable(
     store: Store, db_url: str
 ) -> None:
-    writer = JournalWriter(store)
+    writer = GroupCommitWriter(store)
     runs, later_steps = 50, 3
 
     async def one_run(i: int) -> None:
@@ -70,7 +70,7 @@ async def test_a_conflict_fails_only_its_own_run(
     store.write([new_run("taken"), step("taken", 0)])
     with closing(Store.open(db_url)) as other_process:
         other_process.write([step("taken", 1, payload='"other process"')])
-    writer = JournalWriter(store)
+    writer = GroupCommitWriter(store)
     calls = record_writes(store, monkeypatch)
     writes = [[new_run(f"n{i}"), step(f"n{i}", 0)] for i in range(neighbours)]
     writes.insert(neighbours // 2, [step("taken", 1, payload='"this process"')])
@@ -94,7 +94,7 @@ async def test_commits_counts_only_committed_transactions(
     store.write([new_run("taken"), step("taken", 0)])
     with closing(Store.open(db_url)) as other_process:
         other_process.write([step("taken", 1)])
-    writer = JournalWriter(store)
+    writer = GroupCommitWriter(store)
 
     results = await asyncio.gather(
         writer.write([new_run("a"), step("a", 0)]),
@@ -111,7 +111,7 @@ async def test_commits_counts_only_committed_transactions(
 async def test_a_large_batch_commits_on_the_writer_thread(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = JournalWriter(store)
+    writer = GroupCommitWriter(store)
     calls = record_writes(store, monkeypatch)
     big = [new_run("big"), *(step("big", seq) for seq in range(99))]
 
@@ -132,7 +132,7 @@ async def test_a_large_batch_commits_on_the_writer_thread(
 async def test_small_batches_commit_inline_on_sqlite_and_on_the_thread_on_postgresql(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = JournalWriter(store)
+    writer = GroupCommitWriter(store)
     calls = record_writes(store, monkeypatch)
 
     await writer.write([new_run("r1"), step("r1", 0)])
@@ -147,7 +147,7 @@ async def test_small_batches_commit_inline_on_sqlite_and_on_the_thread_on_postgr
 async def test_aclose_flushes_pending_writes(
     request: pytest.FixtureRequest, store: Store, db_url: str, steps_per_run: int
 ) -> None:
-    writer = JournalWriter(store)
+    writer = GroupCommitWriter(store)
     tasks = [
         asyncio.create_task(
             writer.write([new_run(f"r{i}"), *(step(f"r{i}", s) for s in range(steps_per_run))])

@@ -1,6 +1,6 @@
-"""Group commit for the journal: one transaction carries the entries of many concurrent runs.
+"""Group commit of store writes: one transaction carries the operations of many concurrent runs.
 
-A run awaits `JournalWriter.write(ops)`; the call returns once its entries are durable.
+A run awaits `GroupCommitWriter.write(ops)`; the call returns once its entries are durable.
 
 - PostgreSQL: a commit is network round trips, so it runs on the writer's thread; while one
   batch commits, new entries queue up and go together in the next commit.
@@ -25,13 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bosun.data.store import Store, WriteOp
 
-__all__ = ["JournalWriter"]
+__all__ = ["GroupCommitWriter"]
 
 _THREAD_BATCH = 64
 """Operations in one SQLite batch from which committing on the writer thread pays off."""
 
 
-class JournalWriter:
+class GroupCommitWriter:
     """Batches writes to a `Store` from one event loop. Create it inside the running loop."""
 
     def __init__(self, store: Store) -> None:

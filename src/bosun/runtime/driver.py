@@ -32,7 +32,7 @@ from bosun.models.base import (
 )
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.budget import SpendGuard
-from bosun.runtime.journal import record, totals
+from bosun.runtime.recording import record, totals
 from bosun.runtime.state import LOOP_WINDOW, Handoff, RunState, RunStatus
 from bosun.runtime.taint import Labelled, gate, label_result
 from bosun.tools.base import (

@@ -17,13 +17,13 @@ from structlog.contextvars import bound_contextvars
 
 from bosun.config import Settings, load_settings
 from bosun.data.store import AuditEvent, NewRun, RunRow, StepRow, Store, WriteOp
-from bosun.data.writer import JournalWriter
+from bosun.data.writer import GroupCommitWriter
 from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, RunStateConflict, UserError
 from bosun.models.base import ToolCall, Usage
 from bosun.runtime.agent import Agent, ResolvedInstructions
 from bosun.runtime.budget import SpendGuard
 from bosun.runtime.driver import RunDriver
-from bosun.runtime.journal import record
+from bosun.runtime.recording import record
 from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
 from bosun.runtime.taint import mask
 from bosun.tools.breaker import BreakerState
@@ -152,7 +152,7 @@ class Runtime:
         self._sleep = sleep
         self._agents: dict[str, Agent] = {}
         self._executors: dict[str, ToolExecutor] = {}
-        self._writer: JournalWriter | None = None
+        self._writer: GroupCommitWriter | None = None
         self._memory: dict[str, RunState] = {}
         self._active: dict[str, asyncio.Task[RunState]] = {}
         self._drivers: dict[str, RunDriver] = {}
@@ -620,7 +620,7 @@ class Runtime:
         if not self.durable:
             return
         if self._writer is None:
-            self._writer = JournalWriter(self.store)
+            self._writer = GroupCommitWriter(self.store)
         await self._writer.write(ops)
 
     def breakers(self) -> dict[tuple[str, str], BreakerState]:
