@@ -175,6 +175,8 @@ def test_the_demo_reads_at_80_columns(tmp_path: Path) -> None:
     hints = {
         "open a trace:": trace[0],
         "list the runs:": f"  bosun runs list --db {db}",
+        "review the held calls:": f"  bosun approvals list --db {db}",
+        "take an escalation:": f"  bosun escalations list --db {db}",
         "logs (JSON lines with trace ids):": f"  {data / 'bosun.log'}",
     }
     for label, command in hints.items():

@@ -324,6 +324,10 @@ def _print(console: Console, r: DemoReport) -> None:
         db = f"--db {r.db_url}"
         command_hint(console, "open a trace", f"bosun trace {first} {db}")
         command_hint(console, "list the runs", f"bosun runs list {db}")
+        if r.awaiting:
+            command_hint(console, "review the held calls", f"bosun approvals list {db}")
+        if r.escalations:
+            command_hint(console, "take an escalation", f"bosun escalations list {db}")
         command_hint(console, "logs (JSON lines with trace ids)", str(r.data / "bosun.log"))
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from bosun.cli.drift import drift_command
 from bosun.cli.observe import alerts, costs, online, shadow
 from bosun.cli.options import DbOption, abbreviate, open_store, resolve_run
+from bosun.cli.people import approvals_app, escalations_app
 from bosun.cli.prompts import eval_command, prompts_app
 from bosun.cli.render import clip, cost_text, error, shorten, status_markup
 from bosun.cli.render import table as render_table
@@ -37,6 +38,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(escalations_app, name="escalations")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)
