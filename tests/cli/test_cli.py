@@ -104,7 +104,21 @@ def test_demo_summary(bosun_home: Path) -> None:
     for hostile in ("hostile-01", "hostile-03", "hostile-11"):
         assert hostile in out.split("injections caught")[1]
     assert "PII redacted before the model saw it" in out and "IBAN_CODE" in out
-    assert "audit chain: ok" in out and "open a trace: bosun trace " in out
+    assert "audit chain: ok" in out and "open a trace:\n  bosun trace " in out
     (data,) = [p for p in bosun_home.iterdir() if p.name.startswith("demo-")]
     again = runner.invoke(app, ["demo", "--data", str(data)])
     assert again.exit_code == 1 and "not empty" in again.output
+
+
+def test_help_texts_have_no_line_breaks_mid_paragraph() -> None:
+    # Typer's Rich help keeps a docstring's line breaks: each paragraph must be one line.
+    groups = [app]
+    while groups:
+        group = groups.pop()
+        groups.extend(g.typer_instance for g in group.registered_groups if g.typer_instance)
+        for command in group.registered_commands:
+            assert command.help, command.callback
+            for paragraph in command.help.split("\n\n"):
+                assert "\n" not in paragraph, command.help
+    listing = runner.invoke(app, ["--help"], terminal_width=80).output
+    assert "hand back what is in flight" in listing  # worker's help, once split in two

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from bosun.cli.render import command_hint, shorten
 from bosun.config import ServiceSettings, load_settings
 from bosun.data.store import Store
 from bosun.errors import UserError
@@ -45,6 +47,7 @@ from bosun.service.compose import compose
 __all__ = ["DemoReport", "run_demo"]
 
 _REPO = Path(__file__).resolve().parents[3]
+_NAME_WIDTH = 16  # two spaces, then the longest sample email's name
 
 
 @dataclass(kw_only=True)
@@ -265,9 +268,9 @@ def _caught(state: RunState, side_effects: set[str], *, hidden_html: bool = Fals
 
 
 def _print(console: Console, r: DemoReport) -> None:
-    console.print(f"\n[bold]bosun demo[/bold] — model: [yellow]{r.model}[/yellow]")
-    console.print(f"data directory: {r.data}")
-    console.print(f"prompt: {r.prompt}")
+    console.print(f"\n[bold]bosun demo[/bold] — model: [yellow]{escape(r.model)}[/yellow]")
+    command_hint(console, "data directory", str(r.data))
+    console.print(f"prompt: {escape(r.prompt)}")
     emails = sum(r.statuses.values())
     console.print(
         f"emails: {emails} in {r.wall_s:.1f} s   runs: "
@@ -287,14 +290,11 @@ def _print(console: Console, r: DemoReport) -> None:
         "a person)"
     )
     console.print(f"[bold]awaiting approval[/bold]: {len(r.awaiting)}")
-    for name, held in r.awaiting[:8]:
-        console.print(f"  {name:<14} {held}")
+    _by_email(console, r.awaiting[:8], cut=True)
     console.print(f"[bold]escalated to a person[/bold]: {len(r.escalations)}")
-    for name, reason in r.escalations[:12]:
-        console.print(f"  {name:<14} {reason[:100]}")
+    _by_email(console, r.escalations[:12], cut=True)
     console.print(f"[bold]injections caught[/bold]: {len(r.injections)}")
-    for name, how in r.injections:
-        console.print(f"  {name:<14} {how[:100]}")
+    _by_email(console, r.injections, cut=False)
     pii = ", ".join(f"{kind}: {n}" for kind, n in r.pii.most_common()) or "none"
     console.print(f"PII redacted before the model saw it: {sum(r.pii.values())} ({pii})")
     if r.guardrails:
@@ -308,6 +308,27 @@ def _print(console: Console, r: DemoReport) -> None:
     console.print(f"audit chain: {'ok' if r.audit_ok else 'BROKEN'}")
     first = next(iter(r.runs.values()), None)
     if first:
-        console.print(f"open a trace: bosun trace {first} --db {r.db_url}")
-        console.print(f"list the runs: bosun runs list --db {r.db_url}")
-        console.print(f"logs (JSON lines with trace ids): {r.data / 'bosun.log'}")
+        db = f"--db {r.db_url}"
+        command_hint(console, "open a trace", f"bosun trace {first} {db}")
+        command_hint(console, "list the runs", f"bosun runs list {db}")
+        if r.awaiting:
+            command_hint(console, "review the held calls", f"bosun approvals list {db}")
+        if r.escalations:
+            command_hint(console, "take an escalation", f"bosun escalations list {db}")
+        command_hint(console, "logs (JSON lines with trace ids)", str(r.data / "bosun.log"))
+
+
+def _by_email(console: Console, lines: list[tuple[str, str]], *, cut: bool) -> None:
+    """One line per email: its name, then the text cut at a word to fit the terminal
+    (`cut`), or wrapped under itself."""
+    if not lines:
+        return
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(width=_NAME_WIDTH, no_wrap=True)
+    grid.add_column()
+    for name, text in lines:
+        grid.add_row(
+            f"  {escape(name)}",
+            escape(shorten(text, console.width - _NAME_WIDTH - 1) if cut else text),
+        )
+    console.print(grid)

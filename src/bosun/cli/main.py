@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from bosun.cli.drift import drift_command
 from bosun.cli.observe import alerts, costs, online, shadow
-from bosun.cli.options import DbOption, open_store
+from bosun.cli.options import DbOption, abbreviate, open_store, resolve_run
+from bosun.cli.people import approvals_app, escalations_app
 from bosun.cli.prompts import eval_command, prompts_app
+from bosun.cli.render import clip, cost_text, error, shorten, status_markup
+from bosun.cli.render import table as render_table
 from bosun.cli.service import inbox_app, keys_app, serve, worker
 from bosun.cli.trace import trace_command
 from bosun.config import load_settings
@@ -34,6 +38,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(escalations_app, name="escalations")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)
@@ -45,6 +51,7 @@ app.add_typer(prompts_app, name="prompts")
 app.command("eval")(eval_command)
 app.command("trace")(trace_command)
 console = Console()
+_INPUT_MIN = 20  # below this many columns the input is left out of `runs list`
 
 
 @app.callback()
@@ -81,7 +88,7 @@ def run(
     try:
         result = asyncio.run(go())
     except BosunError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        error(console, str(exc))
         raise typer.Exit(1) from exc
     store = open_store(db)
     _print_run(store.get_run(result.run_id), store.journal(result.run_id))
@@ -95,34 +102,67 @@ def runs_list(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
     db: DbOption = None,
 ) -> None:
-    """List recent runs."""
+    """List recent runs, newest first.
+
+    In a narrow terminal run ids are abbreviated (every command that takes a run accepts
+    the abbreviation), and the input gives way first."""
     store = open_store(db)
-    table = Table()
-    table.add_column("run", no_wrap=True)
-    for name in ("agent", "status", "tokens", "cost"):
-        table.add_column(name)
-    table.add_column("input", no_wrap=True, overflow="ellipsis", max_width=40)
-    for row in store.list_runs(status=status, limit=limit):
-        table.add_row(
-            row.id,
-            row.agent,
-            _status(row.status),
-            str(row.input_tokens + row.output_tokens),
-            _cost(row.cost_usd),
-            row.input[:50].replace("\n", " "),
+    try:
+        rows = store.list_runs(status=status, limit=limit)
+        cells = [
+            (
+                row.agent,
+                row.status,
+                str(row.input_tokens + row.output_tokens),
+                cost_text(row.cost_usd),
+            )
+            for row in rows
+        ]
+        # The width every column but the input needs, headers included, with two spaces
+        # between columns (`render.table`).
+        fixed = sum(
+            max([len(name), *(len(c[i]) for c in cells)])
+            for i, name in enumerate(("agent", "status", "tokens", "cost"))
         )
+        fixed += 2 * 5
+        ids = {row.id: row.id for row in rows}
+        longest = max((len(" ".join(row.input.split())) for row in rows), default=0)
+        wanted = min(max(longest, len("input")), _INPUT_MIN)
+        if fixed + max(map(len, ids), default=0) + wanted > console.width:
+            ids = abbreviate(store, ids)
+    finally:
+        store.close()
+    room = console.width - fixed - max(map(len, ids.values()), default=3)
+    columns = ["run", "agent", "status", "tokens", "cost"]
+    if room >= min(wanted, _INPUT_MIN // 2):
+        columns.append("input")
+    table = render_table(*columns)
+    table.columns[0].no_wrap = True
+    table.columns[1].overflow = "fold"  # a very long agent name wraps; it never vanishes
+    for column in table.columns[2:5]:
+        column.no_wrap = True
+    for column in table.columns[3:5]:
+        column.justify = "right"
+    for row, (agent, run_status, tokens, cost) in zip(rows, cells, strict=True):
+        values = [ids[row.id], escape(agent), status_markup(run_status), tokens, cost]
+        if len(columns) == 6:
+            values.append(escape(shorten(row.input, room)))
+        table.add_row(*values)
     console.print(table)
-    store.close()
 
 
 @runs_app.command("show")
-def runs_show(run_id: str, db: DbOption = None) -> None:
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run (its id, or an abbreviation).")],
+    db: DbOption = None,
+) -> None:
     """Show one run: outcome, handoff and every step."""
     store = open_store(db)
     try:
-        _print_run(store.get_run(run_id), store.journal(run_id))
+        row = resolve_run(store, run_id)
+        _print_run(row, store.journal(row.id))
     except BosunError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        error(console, str(exc))
         raise typer.Exit(1) from exc
     finally:
         store.close()
@@ -162,23 +202,27 @@ def demo(
     try:
         run_demo(console, data=data, model=model, concurrency=concurrency)
     except BosunError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        error(console, str(exc))
         raise typer.Exit(1) from exc
 
 
 def _print_run(row: RunRow, steps: list[StepRow]) -> None:
-    lines = [f"status  {_status(row.status)}", f"agent   {row.agent}", f"input   {row.input[:200]}"]
+    lines = [
+        f"status  {status_markup(row.status)}",
+        f"agent   {escape(row.agent)}",
+        f"input   {escape(clip(row.input, 200))}",
+    ]
     if row.output:
-        lines.append(f"output  {row.output[:500]}")
+        lines.append(f"output  {escape(clip(row.output, 500))}")
     if row.error:
-        lines.append(f"error   {row.error}")
+        lines.append(f"error   {escape(row.error)}")
     if row.handoff:
         handoff = json.loads(row.handoff)
-        lines.append(f"reason  {handoff['reason']}")
+        lines.append(f"reason  {escape(handoff['reason'])}")
         if handoff.get("pending_question"):
-            lines.append(f"question {handoff['pending_question']}")
+            lines.append(f"question {escape(handoff['pending_question'])}")
     tokens = row.input_tokens + row.output_tokens
-    lines.append(f"tokens  {tokens}   cost {_cost(row.cost_usd)}")
+    lines.append(f"tokens  {tokens}   cost {cost_text(row.cost_usd)}")
     console.print(Panel("\n".join(lines), title=f"run {row.id}"))
     table = Table("#", "step", "tool / model", "status", "latency", "tokens", "cost")
     for s in steps:
@@ -197,24 +241,27 @@ def _print_run(row: RunRow, steps: list[StepRow]) -> None:
             str(s.seq),
             s.kind,
             s.tool or s.model or "",
-            _status(s.status or ""),
+            status_markup(s.status or ""),
             "" if s.latency_ms is None else f"{s.latency_ms:.1f} ms",
             tokens_cell,
-            "" if s.kind != "model_response" else _cost(s.cost_usd),
+            "" if s.kind != "model_response" else cost_text(s.cost_usd),
         )
     console.print(table)
 
 
-def _status(status: str) -> str:
-    colour = {"completed": "green", "ok": "green", "failed": "red", "escalated": "yellow"}.get(
-        status, "cyan" if status.startswith("waiting") else "red" if status else "white"
-    )
-    return f"[{colour}]{status}[/{colour}]"
+def _reflow_help(commands: typer.Typer) -> None:
+    """Help texts come from docstrings wrapped for the source; Typer's Rich help keeps those
+    line breaks mid-sentence (in command lists, and past the first paragraph). Each
+    paragraph is made one line, for the terminal to wrap at its width."""
+    for command in commands.registered_commands:
+        text = command.help or inspect.getdoc(command.callback) or ""
+        command.help = "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+    for group in commands.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_help(group.typer_instance)
 
 
-def _cost(cost: Decimal | None) -> str:
-    return "unknown" if cost is None else f"${cost:.6f}"
-
+_reflow_help(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from bosun.cli.options import DbOption, open_store
+from bosun.cli.options import DbOption, open_store, resolve_run
 from bosun.errors import BosunError
 from bosun.observe.tracing import Span, Trace, trace_of
 
@@ -18,7 +18,7 @@ __all__ = ["render_trace", "trace_command"]
 
 
 def trace_command(
-    run_id: Annotated[str, typer.Argument(help="The run.")],
+    run_id: Annotated[str, typer.Argument(help="The run (its id, or an abbreviation).")],
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a tree.")] = False,
 ) -> None:
@@ -27,7 +27,7 @@ def trace_command(
     console = Console()
     store = open_store(db)
     try:
-        trace = trace_of(store, run_id)
+        trace = trace_of(store, resolve_run(store, run_id).id)
     except BosunError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc

@@ -6,7 +6,8 @@ submit:  authenticate -> authorize (runs:submit) -> rate limit -> check input ->
          (PII is masked by the runtime's `privacy` as the run is first written)
 read:    authenticate -> authorize (runs:read) -> tenancy -> output guardrails
          -> placeholders resolved only for principals holding `pii:read`
-decide:  authenticate -> authorize (approvals:decide) -> tenancy -> Runtime.decide
+decide:  authenticate -> authorize (approvals:decide) -> tenancy -> claim -> People
+         (bosun.gateway.people: held calls, escalations, decisions -> Runtime)
 ```
 
 Every refusal raises a `GatewayRefusal` before anything is stored. The gateway keeps no
@@ -17,7 +18,6 @@ gateway processes can serve the same store.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +36,9 @@ from bosun.gateway.auth import (
 )
 from bosun.gateway.guardrails import Guardrail, GuardrailVerdict, OutputContext
 from bosun.gateway.inputs import InputLimits, check_parts
+from bosun.gateway.people import ESCALATED, Approval, People
 from bosun.gateway.ratelimit import RateLimiter
-from bosun.models.base import AssistantMessage, SystemMessage, ToolCall
+from bosun.models.base import AssistantMessage, SystemMessage
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import RunResult, Runtime
 from bosun.runtime.state import RunState, RunStatus
@@ -272,6 +273,11 @@ class Gateway:
 
     # --- people -------------------------------------------------------------------------------
 
+    @property
+    def people(self) -> People:
+        """Held calls and escalations of the runtime's store, behind none of the checks."""
+        return People(self.runtime)
+
     async def decide(
         self,
         principal: Principal,
@@ -287,11 +293,11 @@ class Gateway:
         resumes here, or with ``resume=False`` goes back to the queue for a worker."""
         principal.require(APPROVALS_DECIDE)
         await self._visible(principal, run_id)
-        await self.runtime.decide(
+        await self.people.decide(
             run_id,
             call_id,
             approved=approved,
-            decided_by=principal.id,
+            by=principal.id,
             reason=reason,
             arguments=arguments,
             resume=resume,
@@ -305,59 +311,36 @@ class Gateway:
         principal.require(APPROVALS_DECIDE)
         row = await self._row(principal, run_id)
         _check_assignee(row, principal)
-        await self.runtime.hand_back(run_id, note, by=principal.id, resume=resume)
+        await self.people.hand_back(run_id, note, by=principal.id, resume=resume)
         return await self.result(principal, run_id)
 
     async def close(self, principal: Principal, run_id: str, note: str) -> GatewayResult:
         """Resolve an escalated run without the agent: the person's note is its outcome."""
         principal.require(APPROVALS_DECIDE)
         row = await self._row(principal, run_id)
-        if row.status not in _ESCALATED:
+        if row.status not in ESCALATED:
             raise RunStateConflict(f"run {run_id} is {row.status}, not escalated")
         _check_assignee(row, principal)
-        await self.runtime.finish(
-            run_id, RunStatus.COMPLETED, by=principal.id, audit="escalation_closed", output=note
-        )
+        await self.people.close(row, note, by=principal.id)
         return await self.result(principal, run_id)
 
     async def approvals(self, principal: Principal, *, limit: int = 50) -> list[Approval]:
         """Calls held for a decision in the principal's tenant, oldest run first."""
         principal.require(APPROVALS_DECIDE)
-        rows = await asyncio.to_thread(
-            self.runtime.store.list_runs,
-            status="waiting_approval",
-            tenant=principal.tenant,
-            all_tenants=False,
-            limit=limit,
-        )
-        held: list[Approval] = []
-        for row in reversed(rows):
-            state = await self.runtime.state(row.id)
-            for call in state.pending:
-                if call.id in state.awaiting_approval:
-                    held.append(Approval.of(row, call, state.approval_reasons.get(call.id)))
-        return held
+        return await self.people.approvals(tenant=principal.tenant, all_tenants=False, limit=limit)
 
     async def approval(self, principal: Principal, approval_id: str) -> Approval:
         """One held call, by the id `approvals` gave it."""
         principal.require(APPROVALS_DECIDE)
-        run_id, _, digest = approval_id.partition(".")
+        run_id, _, _ = approval_id.partition(".")
         row = await self._row(principal, run_id)
-        state = await self.runtime.state(run_id)
-        for call in state.pending:
-            if call.id in state.awaiting_approval and _call_digest(call.id) == digest:
-                return Approval.of(row, call, state.approval_reasons.get(call.id))
-        raise RunNotFound(f"no approval {approval_id[:100]!r} is waiting")
+        return await self.people.approval(approval_id, row=row)
 
     async def escalations(self, principal: Principal, *, limit: int = 50) -> list[RunRow]:
         """Runs waiting for a person in the principal's tenant, newest first."""
         principal.require(APPROVALS_DECIDE)
-        return await asyncio.to_thread(
-            self.runtime.store.list_runs,
-            status=_ESCALATED,
-            tenant=principal.tenant,
-            all_tenants=False,
-            limit=limit,
+        return await self.people.escalations(
+            tenant=principal.tenant, all_tenants=False, limit=limit
         )
 
     async def claim(self, principal: Principal, run_id: str) -> RunRow:
@@ -365,7 +348,7 @@ class Gateway:
         principal.require(APPROVALS_DECIDE)
         await self._row(principal, run_id)
         store = self.runtime.store
-        if not await asyncio.to_thread(store.assign, run_id, principal.id, statuses=_ESCALATED):
+        if not await asyncio.to_thread(store.assign, run_id, principal.id, statuses=ESCALATED):
             row = await asyncio.to_thread(store.get_run, run_id)
             holder = f"claimed by {row.assignee}" if row.assignee else row.status
             raise RunStateConflict(f"run {run_id} cannot be claimed: it is {holder}")
@@ -465,44 +448,6 @@ class Gateway:
         if not principal.can_see(row.tenant):
             logger.warning("principal %s asked for run %s of another tenant", principal.id, row.id)
             raise RunNotFound(f"no run {row.id[:64]!r}")
-
-
-_ESCALATED = ("escalated", "waiting_human")
-
-
-@dataclass(frozen=True, slots=True)
-class Approval:
-    """A call held for a person's decision."""
-
-    id: str
-    """``<run id>.<digest of the call id>``: URL-safe whatever the model named its call."""
-    run_id: str
-    agent: str
-    call_id: str
-    tool: str
-    arguments: str
-    """As the model wrote them (JSON text)."""
-    reasons: Any
-    """Why the call is held (approval policy, taint, ungrounded values)."""
-    requested_at: float
-
-    @classmethod
-    def of(cls, row: RunRow, call: ToolCall, reasons: Any) -> Approval:
-        """The approval for `call` of the run `row`."""
-        return cls(
-            id=f"{row.id}.{_call_digest(call.id)}",
-            run_id=row.id,
-            agent=row.agent,
-            call_id=call.id,
-            tool=call.name,
-            arguments=call.arguments,
-            reasons=reasons,
-            requested_at=row.updated_at,
-        )
-
-
-def _call_digest(call_id: str) -> str:
-    return hashlib.sha256(call_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _check_assignee(row: RunRow, principal: Principal) -> None:
