@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_harness import Api, make_app, serve
+from api_harness import Api, make_app
 
 from bosun.config import ServiceSettings
+from servers import serve
 
 FAST = ServiceSettings(lease_s=5, poll_s=0.05, sweep_s=0.1, max_queue=50)
 
