@@ -34,14 +34,15 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import semver
 import sqlalchemy as sa
 
-from bosun.data.schema import eval_runs, prompt_labels, prompt_versions
+from bosun.data.evals import EvalRunRow, EvalRuns
+from bosun.data.schema import prompt_labels, prompt_versions
 from bosun.data.store import AuditEvent, Store
 from bosun.prompts.template import (
     PromotionRefused,
@@ -197,6 +198,7 @@ class PromptRegistry:
         # Versions are immutable, so a version read once never needs reading again: resolving
         # a prompt for a run costs one query (the label), not two.
         self._cache: dict[tuple[str, str], PromptVersion] = {}
+        self._evals = EvalRuns(store)
 
     # --- versions ---------------------------------------------------------------------------
 
@@ -444,24 +446,10 @@ class PromptRegistry:
     def gate_status(self, name: str, version: str) -> GateStatus:
         """Whether `version` passed its evaluation gate: the latest gated run on every
         dataset it was gated on passed."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    eval_runs.c.id,
-                    eval_runs.c.dataset_digest,
-                    eval_runs.c.dataset,
-                    eval_runs.c.gate_passed,
-                )
-                .where(
-                    eval_runs.c.prompt_name == name,
-                    eval_runs.c.prompt_version == version,
-                    eval_runs.c.gate_passed.is_not(None),
-                )
-                .order_by(eval_runs.c.created_at, eval_runs.c.id)
-            ).all()
-        latest: dict[str, Any] = {}
-        for row in rows:  # oldest first: the last per dataset wins
-            latest[row.dataset] = row
+        latest: dict[str, EvalRunRow] = {}
+        for row in reversed(self._evals.for_prompt(name, version)):
+            if row.gate_passed is not None:  # oldest first: the last per dataset wins
+                latest[row.dataset] = row
         if not latest:
             return GateStatus(
                 False,
@@ -478,15 +466,7 @@ class PromptRegistry:
     def eval_runs(self, name: str, version: str | None = None) -> list[dict[str, Any]]:
         """Evaluation runs linked to the prompt (one version's, when given), newest first;
         without the per-case report."""
-        columns = [c for c in eval_runs.c if c.name != "report"]
-        query = sa.select(*columns).where(eval_runs.c.prompt_name == name)
-        if version is not None:
-            query = query.where(eval_runs.c.prompt_version == version)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                query.order_by(eval_runs.c.created_at.desc(), eval_runs.c.id.desc())
-            ).all()
-        return [dict(r._mapping) for r in rows]
+        return [asdict(r) for r in self._evals.for_prompt(name, version)]
 
     # --- files ------------------------------------------------------------------------------
 
