@@ -9,12 +9,14 @@ store's write transaction, so SQLite's writers start with ``BEGIN IMMEDIATE`` th
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import fields
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from bosun.data.store import Store
 
-__all__ = ["Repository"]
+__all__ = ["Repository", "values_of"]
 
 
 class Repository:
@@ -35,3 +37,8 @@ class Repository:
         # The one place a repository reaches into the store: its write transaction starts
         # SQLite's with BEGIN IMMEDIATE (the deadlock two deferred writers hit otherwise).
         return self.store._write()
+
+
+def values_of(row: Any) -> dict[str, Any]:
+    """A typed row's fields as column values (its dataclass fields are named as columns)."""
+    return {f.name: getattr(row, f.name) for f in fields(row)}

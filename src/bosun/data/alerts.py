@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from bosun.data._repo import Repository
+from bosun.data._repo import Repository, values_of
 from bosun.data.schema import alerts
 
 __all__ = ["AlertRow", "AlertRows", "NewAlert"]
@@ -61,7 +61,7 @@ class AlertRows(Repository):
                 return False
             try:
                 with conn.begin_nested():
-                    conn.execute(alerts.insert().values(_values(alert)))
+                    conn.execute(alerts.insert().values(values_of(alert)))
             except sa.exc.IntegrityError:  # another process raised it at the same moment
                 return False
         return True
@@ -74,7 +74,3 @@ class AlertRows(Repository):
         with self._read() as conn:
             rows = conn.execute(query).all()
         return [AlertRow(**r._mapping) for r in rows]
-
-
-def _values(alert: NewAlert) -> dict[str, object]:
-    return {name: getattr(alert, name) for name in _COLUMNS if name != "id"}

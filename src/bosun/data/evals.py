@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from bosun.data._repo import Repository
+from bosun.data._repo import Repository, values_of
 from bosun.data.schema import eval_runs
 
 __all__ = ["EvalRunRow", "EvalRuns", "NewEvalRun"]
@@ -60,9 +60,8 @@ class EvalRuns(Repository):
 
     def add(self, run: NewEvalRun) -> str:
         """Store `run`; returns its id."""
-        values = {f.name: getattr(run, f.name) for f in fields(run)}
         with self._write() as conn:
-            conn.execute(eval_runs.insert().values(values))
+            conn.execute(eval_runs.insert().values(values_of(run)))
         return run.id
 
     def for_prompt(self, name: str, version: str | None = None) -> list[EvalRunRow]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from bosun.data._repo import Repository
+from bosun.data._repo import Repository, values_of
 from bosun.data.schema import feedback, run_scores, runs
 from bosun.data.traces import started_payload
 
@@ -98,7 +98,7 @@ class ScoreRows(Repository):
         if not scores:
             return
         with self._write() as conn:
-            conn.execute(run_scores.insert(), [_values(s) for s in scores])
+            conn.execute(run_scores.insert(), [values_of(s) for s in scores])
 
     def newest(self, *, kind: str, prompt_name: str, limit: int) -> list[ScoreRow]:
         """Scores of one `kind` on runs of prompt `prompt_name`, newest first."""
@@ -168,7 +168,7 @@ class ScoreRows(Repository):
                     prompt_version=scored.prompt_version,
                     created_at=now,
                 )
-                conn.execute(run_scores.insert().values(_values(marker)))
+                conn.execute(run_scores.insert().values(values_of(marker)))
                 claimed.append(scored)
         return claimed
 
@@ -219,10 +219,6 @@ class ScoreRows(Repository):
             found[(name, version)]["corrections"] = int(n)
         scores = [PromptScores(prompt_name=n, prompt_version=v, **f) for (n, v), f in found.items()]
         return sorted(scores, key=lambda s: (str(s.prompt_name), str(s.prompt_version)))
-
-
-def _values(score: NewScore) -> dict[str, Any]:
-    return {f.name: getattr(score, f.name) for f in fields(score)}
 
 
 def _prompt_of(payload: str | None) -> tuple[str | None, str | None]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 import sqlalchemy as sa
 
-from bosun.data._repo import Repository
+from bosun.data._repo import Repository, values_of
 from bosun.data.schema import runs, webhook_deliveries
 
 __all__ = ["ChangedRun", "DeliveryUpdate", "DueDelivery", "NewDelivery", "WebhookOutbox"]
@@ -205,9 +205,7 @@ def _insert_absent(conn: sa.Connection, rows: list[NewDelivery]) -> int:
     ids = [r.id for r in rows]
     taken = set(conn.execute(sa.select(_WD.c.id).where(_WD.c.id.in_(ids))).scalars())
     fresh = [
-        {**{f.name: getattr(r, f.name) for f in fields(r)}, "status": "pending", "attempts": 0}
-        for r in rows
-        if r.id not in taken
+        {**values_of(r), "status": "pending", "attempts": 0} for r in rows if r.id not in taken
     ]
     if fresh:
         conn.execute(_WD.insert(), fresh)
