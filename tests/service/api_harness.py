@@ -96,5 +96,3 @@ def make_app(db_url: str, service: ServiceSettings) -> tuple[FastAPI, Store, dic
     gateway = Gateway(runtime=runtime, keys=api_keys)
     worker = Worker(runtime, settings=service)
     return create_app(gateway, store=store, settings=service, worker=worker), store, keys
-
-
