@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bosun.cli.options import DbOption, open_store
+from bosun.data.scores import ScoreRows
 from bosun.observe.alerts import list_alerts
 from bosun.observe.cost import spend_report
 
@@ -104,19 +105,9 @@ def shadow(
     db: DbOption = None,
 ) -> None:
     """Where a shadow version's intended actions differ from production's."""
-    import sqlalchemy as sa
-
-    from bosun.data.schema import run_scores
-
     store = open_store(db)
     try:
-        with store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(run_scores)
-                .where(run_scores.c.kind == "shadow", run_scores.c.prompt_name == prompt)
-                .order_by(run_scores.c.id.desc())
-                .limit(200)
-            ).all()
+        rows = ScoreRows(store).newest(kind="shadow", prompt_name=prompt, limit=200)
     finally:
         store.close()
     table = Table("production run", "shadow version", "agreement", "only production", "only shadow")
@@ -131,6 +122,7 @@ def shadow(
         )
     console.print(table)
     if rows:
-        mean = sum(r.value for r in rows) / len(rows)
-        differing = sum(r.value < 1 for r in rows)
+        agreements = [r.value or 0.0 for r in rows]  # a shadow row always carries one
+        mean = sum(agreements) / len(rows)
+        differing = sum(a < 1 for a in agreements)
         console.print(f"{len(rows)} shadowed runs, mean agreement {mean:.0%}, {differing} differ")

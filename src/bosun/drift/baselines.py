@@ -14,11 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from bosun.data.schema import drift_baselines
+from bosun.data.drift import BaselineRow, DriftRows
 from bosun.data.store import Store
 from bosun.drift.features import (
     PromptRef,
@@ -89,11 +85,7 @@ def set_baseline(
 
 def get_baseline(store: Store, agent: str, prompt_version: str = "") -> Baseline | None:
     """The stored baseline of `agent` on `prompt_version`, if any."""
-    table = drift_baselines
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(table).where(table.c.agent == agent, table.c.prompt_version == prompt_version)
-        ).first()
+    row = DriftRows(store).baseline(agent, prompt_version)
     if row is None:
         return None
     return Baseline(row.agent, row.prompt_version, row.created_at, row.runs, json.loads(row.stats))
@@ -127,22 +119,14 @@ def make_baseline(
 def save_baseline(store: Store, baseline: Baseline, *, replace: bool = True) -> Baseline:
     """Store `baseline`; with ``replace=False`` keep one stored first (two processes giving a
     version its automatic baseline at once agree on one). Returns the baseline stored."""
-    table = drift_baselines
-    row = {
-        "agent": baseline.agent,
-        "prompt_version": baseline.prompt_version,
-        "created_at": baseline.created_at,
-        "runs": baseline.runs,
-        "stats": json.dumps(baseline.stats, sort_keys=True),
-    }
-    insert = (pg_insert if store.dialect == "postgresql" else sqlite_insert)(table).values(**row)
-    keys = [table.c.agent, table.c.prompt_version]
-    with store._write() as conn:
-        if replace:
-            values = {k: insert.excluded[k] for k in ("created_at", "runs", "stats")}
-            conn.execute(insert.on_conflict_do_update(index_elements=keys, set_=values))
-        else:
-            conn.execute(insert.on_conflict_do_nothing(index_elements=keys))
+    row = BaselineRow(
+        agent=baseline.agent,
+        prompt_version=baseline.prompt_version,
+        created_at=baseline.created_at,
+        runs=baseline.runs,
+        stats=json.dumps(baseline.stats, sort_keys=True),
+    )
+    DriftRows(store).put_baseline(row, replace=replace)
     if replace:
         return baseline
     stored = get_baseline(store, baseline.agent, baseline.prompt_version)

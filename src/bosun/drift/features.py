@@ -17,12 +17,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
-from bosun.data.schema import runs, steps
+from bosun.data.drift import DriftRows, FeatureRow
 from bosun.data.store import Store
 
 __all__ = [
@@ -112,61 +108,16 @@ class Window:
     """Finished runs in the window's range before the size limit was applied."""
 
 
-def _prompt_field(dialect: str, payload: Any, name: str) -> Any:
-    if dialect == "postgresql":
-        return sa.func.json_extract_path_text(sa.cast(payload, postgresql.JSON), "prompt", name)
-    return sa.cast(sa.func.json_extract(payload, f"$.prompt.{name}"), sa.String)
-
-
-def _started() -> Any:
-    return steps.alias("started")
-
-
-def _runs_with_prompt(dialect: str) -> tuple[Any, Any, Any]:
-    """runs joined with their run_started entry; the prompt's name and version columns."""
-    started = _started()
-    joined = runs.join(
-        started,
-        sa.and_(
-            started.c.run_id == runs.c.id,
-            started.c.seq == 0,
-            started.c.kind == "run_started",
-        ),
-    )
-    name = _prompt_field(dialect, started.c.payload, "name")
-    version = _prompt_field(dialect, started.c.payload, "version")
-    return joined, name, version
-
-
 def prompt_versions(store: Store, agent: str | None = None) -> list[VersionSummary]:
     """The (agent, prompt version) pairs with finished runs, by agent then first run."""
-    joined, name, version = _runs_with_prompt(store.dialect)
-    query = (
-        sa.select(
-            runs.c.agent,
-            name.label("name"),
-            version.label("version"),
-            sa.func.count().label("n"),
-            sa.func.min(runs.c.created_at).label("first_at"),
-            sa.func.max(runs.c.created_at).label("last_at"),
-        )
-        .select_from(joined)
-        .where(runs.c.status.in_(FINISHED))
-        .group_by(runs.c.agent, name, version)
-    )
-    if agent is not None:
-        query = query.where(runs.c.agent == agent)
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
+    rows = DriftRows(store).prompt_versions(statuses=FINISHED, agent=agent)
     found = [
-        VersionSummary(r.agent, PromptRef(r.name, r.version), r.n, r.first_at, r.last_at)
+        VersionSummary(
+            r.agent, PromptRef(r.prompt_name, r.prompt_version), r.runs, r.first_at, r.last_at
+        )
         for r in rows
     ]
     return sorted(found, key=lambda v: (v.agent, v.first_at, v.prompt.key))
-
-
-def _same(column: Any, value: str | None) -> Any:
-    return column.is_(None) if value is None else column == value
 
 
 def read_window(
@@ -182,101 +133,36 @@ def read_window(
 ) -> Window:
     """Finished runs of `agent` with `prompt`: those created after the run `after`
     (created_at, id), in [since, until), at most `limit` of them: the oldest, or the newest
-    with `newest`.
-
-    Two aggregate queries (per-run step counts, tool mix) read one snapshot, so a run that
-    finishes meanwhile cannot be counted by one and not the other."""
-    joined, name, version = _runs_with_prompt(store.dialect)
-    conditions = [
-        runs.c.agent == agent,
-        runs.c.status.in_(FINISHED),
-        _same(name, prompt.name),
-        _same(version, prompt.version),
-    ]
-    if after is not None:
-        at, run_id = after
-        conditions.append(
-            sa.or_(runs.c.created_at > at, sa.and_(runs.c.created_at == at, runs.c.id > run_id))
-        )
-    if since is not None:
-        conditions.append(runs.c.created_at >= since)
-    if until is not None:
-        conditions.append(runs.c.created_at < until)
-    order = (
-        (runs.c.created_at.desc(), runs.c.id.desc())
-        if newest
-        else (
-            runs.c.created_at,
-            runs.c.id,
-        )
+    with `newest`. Per-run counts and the tool mix are read in one snapshot."""
+    rows = DriftRows(store).window(
+        agent,
+        prompt.name,
+        prompt.version,
+        statuses=FINISHED,
+        after=after,
+        since=since,
+        until=until,
+        limit=limit,
+        newest=newest,
     )
-    selected = (
-        sa.select(
-            runs.c.id,
-            runs.c.created_at,
-            runs.c.status,
-            runs.c.handoff.is_not(None).label("has_handoff"),
-            sa.func.length(runs.c.output).label("chars"),
-            runs.c.cost_usd,
-        )
-        .select_from(joined)
-        .where(*conditions)
-        .order_by(*order)
-        .limit(limit)
-        .cte("window_runs")
-    )
-    counted = sa.func.sum(sa.case((steps.c.kind == "model_response", 1), else_=0))
-    tooled = sa.func.sum(sa.case((steps.c.kind == "tool_result", 1), else_=0))
-    handed_over = sa.func.sum(
-        sa.case(
-            (steps.c.kind == "human_requested", 1),
-            (sa.and_(steps.c.kind == "run_finished", steps.c.status == "escalated"), 1),
-            else_=0,
-        )
-    )
-    features = (
-        sa.select(
-            selected,
-            counted.label("model_calls"),
-            tooled.label("tool_calls"),
-            handed_over.label("handovers"),
-        )
-        .select_from(selected.outerjoin(steps, steps.c.run_id == selected.c.id))
-        .group_by(*selected.c)
-    )
-    mix = (
-        sa.select(steps.c.tool, sa.func.count().label("n"))
-        .select_from(steps.join(selected, steps.c.run_id == selected.c.id))
-        .where(steps.c.kind == "tool_result")
-        .group_by(steps.c.tool)
-    )
-    available = sa.select(sa.func.count()).select_from(joined).where(*conditions)
-    with store.engine.connect() as conn:
-        if store.dialect == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        # One transaction: SQLite's WAL read snapshot and PostgreSQL's repeatable read both
-        # hold from the first query to the last.
-        with conn.begin():
-            rows = conn.execute(features).all()
-            tools = conn.execute(mix).all()
-            total = conn.execute(available).scalar_one()
+    features = sorted((_features(r) for r in rows.runs), key=lambda f: (f.created_at, f.run_id))
     return Window(
-        runs=tuple(sorted((_features(r) for r in rows), key=lambda f: (f.created_at, f.run_id))),
-        tool_counts={str(t.tool): int(t.n) for t in tools},
-        available=int(total),
+        runs=tuple(features),
+        tool_counts=rows.tool_counts,
+        available=rows.available,
     )
 
 
-def _features(row: Any) -> RunFeatures:
+def _features(row: FeatureRow) -> RunFeatures:
     return RunFeatures(
-        run_id=row.id,
-        created_at=float(row.created_at),
+        run_id=row.run_id,
+        created_at=row.created_at,
         status=row.status,
-        escalated=row.status in ESCALATED or bool(row.has_handoff) or bool(row.handovers),
+        escalated=row.status in ESCALATED or row.has_handoff or bool(row.handovers),
         failed=row.status == "failed",
-        response_chars=None if row.chars is None else int(row.chars),
-        model_calls=int(row.model_calls or 0),
-        tool_calls=int(row.tool_calls or 0),
+        response_chars=row.chars,
+        model_calls=row.model_calls,
+        tool_calls=row.tool_calls,
         cost_usd=None if row.cost_usd is None else float(row.cost_usd),
     )
 

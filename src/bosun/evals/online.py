@@ -26,12 +26,10 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from bosun.data.schema import feedback, run_scores, runs, steps
+from bosun.data.scores import NewScore, ScoredRun, ScoreRows
 from bosun.data.store import Store
 from bosun.evals.checks import CaseTrace, judge
 from bosun.evals.dataset import Judge
@@ -42,7 +40,6 @@ __all__ = ["SIGNALS", "OnlineEvaluator", "Signal", "aggregate", "signals_for"]
 logger = logging.getLogger(__name__)
 
 _FINISHED = ("completed", "failed", "escalated", "waiting_human")
-_PROCESSED = "processed"
 _WRITE_ERRORS = ("failed", "invalid_arguments", "invalid_result", "unauthorized")
 SIGNALS = ("approval_rejected", "human_edited", "write_rejected", "escalated")
 """The implicit signals, in report order."""
@@ -112,6 +109,7 @@ class OnlineEvaluator:
         self.sample_rate = sample_rate
         self.agents = None if agents is None else tuple(agents)
         self._clock = clock
+        self._scores = ScoreRows(store)
 
     def sampled(self, run_id: str) -> bool:
         """Whether the judges score this run (sticky: a hash of the run id)."""
@@ -121,55 +119,29 @@ class OnlineEvaluator:
     async def score_due(self, *, limit: int = 50) -> int:
         """Score finished runs not scored yet; returns how many were taken."""
         claimed = await asyncio.to_thread(self._claim, limit)
-        for run_id, prompt in claimed:
+        for run in claimed:
             try:
-                await self._score(run_id, prompt)
+                await self._score(run)
             except Exception:  # one run's scoring must not stop the others
-                logger.exception("online evaluation of run %s failed", run_id)
+                logger.exception("online evaluation of run %s failed", run.run_id)
         return len(claimed)
 
-    def _claim(self, limit: int) -> list[tuple[str, tuple[str | None, str | None]]]:
-        done = sa.select(run_scores.c.run_id).where(
-            run_scores.c.kind == "online", run_scores.c.name == _PROCESSED
+    def _claim(self, limit: int) -> list[ScoredRun]:
+        return self._scores.claim_unscored(
+            statuses=_FINISHED,
+            agents=self.agents,
+            limit=limit,
+            now=self._clock(),
+            judged=self.sampled,
         )
-        query = (
-            sa.select(runs.c.id)
-            .where(runs.c.status.in_(_FINISHED), runs.c.id.not_in(done))
-            .order_by(runs.c.updated_at)
-            .limit(limit)
-        )
-        if self.agents is not None:
-            query = query.where(runs.c.agent.in_(self.agents))
-        if self.store.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=runs)
-        claimed = []
-        now = self._clock()
-        with self.store._write() as conn:
-            for run_id in conn.execute(query).scalars():
-                prompt = _prompt_of(conn, run_id)
-                judged = self.sampled(run_id)
-                conn.execute(
-                    run_scores.insert().values(
-                        run_id=run_id,
-                        kind="online",
-                        name=_PROCESSED,
-                        value=1.0 if judged else 0.0,
-                        reason="judged" if judged else "signals only",
-                        prompt_name=prompt[0],
-                        prompt_version=prompt[1],
-                        created_at=now,
-                    )
-                )
-                claimed.append((run_id, prompt))
-        return claimed
 
-    async def _score(self, run_id: str, prompt: tuple[str | None, str | None]) -> None:
+    async def _score(self, run: ScoredRun) -> None:
         rows: list[dict[str, Any]] = [
             {"kind": "signal", "name": s.name, "value": s.value, "reason": s.reason[:2000]}
-            for s in await asyncio.to_thread(signals_for, self.store, run_id)
+            for s in await asyncio.to_thread(signals_for, self.store, run.run_id)
         ]
-        if self.judges and self.judge_model is not None and self.sampled(run_id):
-            trace = await asyncio.to_thread(_trace, self.store, run_id)
+        if self.judges and self.judge_model is not None and self.sampled(run.run_id):
+            trace = await asyncio.to_thread(_trace, self.store, run.run_id)
             for spec in self.judges:
                 verdict = await judge(spec, trace, self.judge_model)
                 rows.append(
@@ -182,20 +154,16 @@ class OnlineEvaluator:
                 )
         now = self._clock()
         stamped = [
-            {**r, "run_id": run_id, "prompt_name": prompt[0], "prompt_version": prompt[1]}
-            | {"created_at": now}
+            NewScore(
+                run_id=run.run_id,
+                prompt_name=run.prompt_name,
+                prompt_version=run.prompt_version,
+                created_at=now,
+                **r,
+            )
             for r in rows
         ]
-        with self.store._write() as conn:
-            conn.execute(run_scores.insert(), stamped)
-
-
-def _prompt_of(conn: sa.Connection, run_id: str) -> tuple[str | None, str | None]:
-    payload = conn.execute(
-        sa.select(steps.c.payload).where(steps.c.run_id == run_id, steps.c.seq == 0)
-    ).scalar()
-    prompt = (json.loads(payload).get("prompt") or {}) if payload else {}
-    return prompt.get("name"), prompt.get("version")
+        self._scores.add(stamped)
 
 
 def _trace(store: Store, run_id: str) -> CaseTrace:
@@ -213,51 +181,11 @@ def _trace(store: Store, run_id: str) -> CaseTrace:
 
 def aggregate(store: Store, *, prompt_name: str | None = None) -> list[dict[str, Any]]:
     """Per prompt version: runs scored, mean judge scores, signal rates, thumbs."""
-    marker = run_scores.alias("marker")
-    scored = sa.select(marker.c.run_id, marker.c.prompt_name, marker.c.prompt_version).where(
-        marker.c.kind == "online", marker.c.name == _PROCESSED
-    )
-    if prompt_name is not None:
-        scored = scored.where(marker.c.prompt_name == prompt_name)
-    scored_sq = scored.subquery()
-    key = (scored_sq.c.prompt_name, scored_sq.c.prompt_version)
-    with store.engine.connect() as conn:
-        totals = conn.execute(sa.select(*key, sa.func.count()).group_by(*key)).all()
-        means = conn.execute(
-            sa.select(*key, run_scores.c.kind, run_scores.c.name, sa.func.avg(run_scores.c.value))
-            .select_from(scored_sq.join(run_scores, run_scores.c.run_id == scored_sq.c.run_id))
-            .where(run_scores.c.kind.in_(("signal", "judge")))
-            .group_by(*key, run_scores.c.kind, run_scores.c.name)
-        ).all()
-        thumbs = conn.execute(
-            sa.select(*key, feedback.c.rating, sa.func.count())
-            .select_from(scored_sq.join(feedback, feedback.c.run_id == scored_sq.c.run_id))
-            .where(feedback.c.rating.is_not(None))
-            .group_by(*key, feedback.c.rating)
-        ).all()
-        corrections = conn.execute(
-            sa.select(*key, sa.func.count())
-            .select_from(scored_sq.join(feedback, feedback.c.run_id == scored_sq.c.run_id))
-            .where(feedback.c.correction.is_not(None))
-            .group_by(*key)
-        ).all()
-    out: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for name, version, n in totals:
-        out[(name, version)] = {
-            "prompt_name": name,
-            "prompt_version": version,
-            "runs": int(n),
-            "signals": {},
-            "judges": {},
-            "thumbs_up": 0,
-            "thumbs_down": 0,
-            "corrections": 0,
+    return [
+        asdict(row)
+        | {
+            "signals": {k: round(v, 4) for k, v in row.signals.items()},
+            "judges": {k: round(v, 4) for k, v in row.judges.items()},
         }
-    for name, version, kind, metric, mean in means:
-        bucket = "signals" if kind == "signal" else "judges"
-        out[(name, version)][bucket][metric] = round(float(mean), 4)
-    for name, version, rating, n in thumbs:
-        out[(name, version)]["thumbs_up" if rating > 0 else "thumbs_down"] += int(n)
-    for name, version, n in corrections:
-        out[(name, version)]["corrections"] = int(n)
-    return sorted(out.values(), key=lambda r: (str(r["prompt_name"]), str(r["prompt_version"])))
+        for row in ScoreRows(store).per_prompt(prompt_name=prompt_name)
+    ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bosun.data.schema import eval_runs
+from bosun.data.evals import EvalRuns, NewEvalRun
 from bosun.data.store import Store
 from bosun.evals.checks import AssertionResult, ProposedCall
 from bosun.evals.sandbox import RecordedCall
@@ -158,25 +158,22 @@ def save_report(
     gate_passed: bool | None = None,
 ) -> str:
     """Store `report` as an ``eval_runs`` row (with a gate verdict, for a candidate)."""
-    with store._write() as conn:
-        conn.execute(
-            eval_runs.insert().values(
-                id=report.id,
-                dataset=report.dataset,
-                dataset_digest=report.dataset_digest,
-                agent=report.agent,
-                prompt_name=report.prompt_name,
-                prompt_version=report.prompt_version,
-                created_at=report.created_at,
-                cases=len(report.cases),
-                passed=report.passed,
-                cost_usd=report.cost_usd,
-                report=json.dumps(report.to_json(), ensure_ascii=False),
-                gate=None if gate is None else json.dumps(gate, ensure_ascii=False),
-                gate_passed=gate_passed,
-            )
-        )
-    return report.id
+    row = NewEvalRun(
+        id=report.id,
+        dataset=report.dataset,
+        dataset_digest=report.dataset_digest,
+        agent=report.agent,
+        prompt_name=report.prompt_name,
+        prompt_version=report.prompt_version,
+        created_at=report.created_at,
+        cases=len(report.cases),
+        passed=report.passed,
+        cost_usd=report.cost_usd,
+        report=json.dumps(report.to_json(), ensure_ascii=False),
+        gate=None if gate is None else json.dumps(gate, ensure_ascii=False),
+        gate_passed=gate_passed,
+    )
+    return EvalRuns(store).add(row)
 
 
 def sum_known(values: Iterable[Decimal | None]) -> Decimal | None:

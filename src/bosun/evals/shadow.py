@@ -27,9 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
-from bosun.data.schema import run_scores, runs
+from bosun.data.scores import NewScore, ScoreRows
 from bosun.data.store import Store
 from bosun.evals.sandbox import RecordedCall, ToolSandbox
 from bosun.prompts.registry import PromptRef, PromptRegistry, PromptSource
@@ -178,36 +176,26 @@ class ShadowRunner:
         return [await self.shadow(run_id, version=version) for run_id in due]
 
     def _due(self, version: str, limit: int) -> list[str]:
-        done = sa.select(run_scores.c.run_id).where(
-            run_scores.c.kind == "shadow", run_scores.c.prompt_version == version
+        return ScoreRows(self.store).unscored(
+            agent=self.agent.name,
+            statuses=[s.value for s in RunStatus if s.terminal or s.parked],
+            kind="shadow",
+            prompt_version=version,
+            limit=limit,
         )
-        query = (
-            sa.select(runs.c.id)
-            .where(
-                runs.c.agent == self.agent.name,
-                runs.c.status.in_([s.value for s in RunStatus if s.terminal or s.parked]),
-                runs.c.id.not_in(done),
-            )
-            .order_by(runs.c.created_at.desc())
-            .limit(limit)
-        )
-        with self.store.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
 
     def _record(self, comparison: ShadowComparison) -> None:
-        with self.store._write() as conn:
-            conn.execute(
-                run_scores.insert().values(
-                    run_id=comparison.production_run,
-                    kind="shadow",
-                    name="agreement",
-                    value=comparison.agreement,
-                    reason=json.dumps(comparison.to_json())[:20_000],
-                    prompt_name=self.prompt,
-                    prompt_version=comparison.shadow_version,
-                    created_at=time.time(),
-                )
-            )
+        score = NewScore(
+            run_id=comparison.production_run,
+            kind="shadow",
+            name="agreement",
+            value=comparison.agreement,
+            reason=json.dumps(comparison.to_json())[:20_000],
+            prompt_name=self.prompt,
+            prompt_version=comparison.shadow_version,
+            created_at=time.time(),
+        )
+        ScoreRows(self.store).add([score])
 
 
 def _parts(started: dict[str, Any]) -> list[Content]:

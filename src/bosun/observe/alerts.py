@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
-from bosun.data.schema import alerts
+from bosun.data.alerts import AlertRows, NewAlert
 from bosun.data.store import Store
 from bosun.signing import sign
 
@@ -59,34 +58,22 @@ Notifier = Callable[[Alert], Awaitable[None]]
 
 def raise_alert(store: Store, alert: Alert, *, now: float | None = None) -> bool:
     """Store `alert` unless one with its dedupe key exists. True when it is new."""
-    row = {
-        **alert.to_json(),
-        "evidence": json.dumps(alert.evidence, default=str, sort_keys=True),
-        "created_at": time.time() if now is None else now,
-        "dedupe_key": alert.dedupe_key,
-    }
-    with store._write() as conn:
-        exists = conn.execute(
-            sa.select(alerts.c.id).where(alerts.c.dedupe_key == alert.dedupe_key)
-        ).first()
-        if exists is not None:
-            return False
-        try:
-            with conn.begin_nested():
-                conn.execute(alerts.insert().values(**row))
-        except sa.exc.IntegrityError:  # another process raised it at the same moment
-            return False
-    return True
+    row = NewAlert(
+        kind=alert.kind,
+        subject=alert.subject,
+        severity=alert.severity,
+        message=alert.message,
+        evidence=json.dumps(alert.evidence, default=str, sort_keys=True),
+        created_at=time.time() if now is None else now,
+        dedupe_key=alert.dedupe_key,
+    )
+    return AlertRows(store).add(row)
 
 
 def list_alerts(store: Store, *, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Alerts, newest first."""
-    query = sa.select(alerts).order_by(alerts.c.id.desc()).limit(limit)
-    if kind is not None:
-        query = query.where(alerts.c.kind == kind)
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return [{**r._mapping, "evidence": json.loads(r.evidence)} for r in rows]
+    rows = AlertRows(store).newest(kind=kind, limit=limit)
+    return [{**r.to_dict(), "evidence": json.loads(r.evidence)} for r in rows]
 
 
 class AlertWebhook:

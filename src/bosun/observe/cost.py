@@ -24,13 +24,11 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-import sqlalchemy as sa
-
-from bosun.data.schema import runs, steps
+from bosun.data.spend import SpendGroup, SpendRows
 from bosun.data.store import Store
 from bosun.observe.alerts import Alert, Notifier, raise_alert
 from bosun.runtime.state import RunState
@@ -79,6 +77,7 @@ class CostGuard:
         self._clock = clock
         self._refresh_s = refresh_s
         self._totals: dict[tuple[str, str, str], _Total] = {}
+        self._spend = SpendRows(store)
 
     # --- the runtime's hooks ------------------------------------------------------------------
 
@@ -138,21 +137,11 @@ class CostGuard:
         total = self._totals.get(key)
         if total is None or now - total.read_at >= self._refresh_s:
             start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp()
-            stored = await asyncio.to_thread(self._stored, scope, name, start, start + 86400)
+            stored = await asyncio.to_thread(self._spend.spent, scope, name, start, start + 86400)
             total = _Total(stored=stored, local=_ZERO, read_at=now)
             self._totals = {k: v for k, v in self._totals.items() if k[2] == day}
             self._totals[key] = total
         return total
-
-    def _stored(self, scope: str, name: str, start: float, end: float) -> Decimal:
-        column = runs.c.agent if scope == "agent" else runs.c.tenant
-        query = (
-            sa.select(sa.func.coalesce(sa.func.sum(steps.c.cost_usd), 0))
-            .select_from(steps.join(runs, runs.c.id == steps.c.run_id))
-            .where(steps.c.created_at >= start, steps.c.created_at < end, column == name)
-        )
-        with self.store.engine.connect() as conn:
-            return Decimal(str(conn.execute(query).scalar_one()))
 
     async def _alert(
         self, scope: str, name: str, spent: Decimal, cap: Decimal, share: float
@@ -187,50 +176,10 @@ def spend_report(
     *,
     since: float,
     until: float | None = None,
-    by: Literal["agent", "tenant", "day", "run"] = "agent",
+    by: SpendGroup = "agent",
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Spend, tokens and model calls between `since` and `until`, grouped `by` agent,
     tenant, UTC day or run; largest spend first."""
-    day_expr: Any
-    if store.dialect == "postgresql":
-        day_expr = sa.func.to_char(sa.func.to_timestamp(steps.c.created_at), "YYYY-MM-DD")
-    else:
-        day_expr = sa.func.date(steps.c.created_at, "unixepoch")
-    key = {
-        "agent": runs.c.agent,
-        "tenant": sa.func.coalesce(runs.c.tenant, ""),
-        "day": day_expr,
-        "run": runs.c.id,
-    }[by]
-    cost = sa.func.coalesce(sa.func.sum(steps.c.cost_usd), 0)
-    query = (
-        sa.select(
-            key.label("key"),
-            cost.label("cost_usd"),
-            sa.func.coalesce(sa.func.sum(steps.c.input_tokens), 0).label("input_tokens"),
-            sa.func.coalesce(sa.func.sum(steps.c.output_tokens), 0).label("output_tokens"),
-            sa.func.count(steps.c.seq).label("model_calls"),
-            sa.func.count(sa.distinct(steps.c.run_id)).label("runs"),
-        )
-        .select_from(steps.join(runs, runs.c.id == steps.c.run_id))
-        .where(steps.c.kind.in_(("model_response", "plan")), steps.c.created_at >= since)
-        .group_by(key)
-        .order_by(cost.desc(), key)
-        .limit(limit)
-    )
-    if until is not None:
-        query = query.where(steps.c.created_at < until)
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return [
-        {
-            by: r.key,
-            "cost_usd": Decimal(str(r.cost_usd)),
-            "input_tokens": int(r.input_tokens),
-            "output_tokens": int(r.output_tokens),
-            "model_calls": int(r.model_calls),
-            "runs": int(r.runs),
-        }
-        for r in rows
-    ]
+    rows = SpendRows(store).report(since=since, until=until, by=by, limit=limit)
+    return [{by: r.key, **{k: v for k, v in asdict(r).items() if k != "key"}} for r in rows]

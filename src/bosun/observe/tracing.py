@@ -20,10 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
-from bosun.data.schema import steps
 from bosun.data.store import Store
+from bosun.data.traces import TraceRows
 from bosun.observe.span_builder import SpanBuilder, payload_of
 from bosun.observe.spans import (
     AttributeValue,
@@ -79,9 +77,7 @@ def trace_of(store: Store, run_id: str) -> Trace:
 
 def _first_payload(store: Store, run_id: str) -> dict[str, Any]:
     """An ancestor's ``run_started`` payload, without reading the rest of its journal."""
-    query = sa.select(steps.c.payload).where(steps.c.run_id == run_id, steps.c.seq == 0)
-    with store.engine.connect() as conn:
-        return payload_of(conn.execute(query).scalar())
+    return payload_of(TraceRows(store).started_payload(run_id))
 
 
 def _parent_of(started: Mapping[str, Any]) -> tuple[str | None, str | None]:

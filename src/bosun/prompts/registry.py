@@ -34,14 +34,14 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import semver
-import sqlalchemy as sa
 
-from bosun.data.schema import eval_runs, prompt_labels, prompt_versions
+from bosun.data.evals import EvalRunRow, EvalRuns
+from bosun.data.prompts import LabelRow, PromptEdit, PromptRows, PromptVersionRow
 from bosun.data.store import AuditEvent, Store
 from bosun.prompts.template import (
     PromotionRefused,
@@ -197,6 +197,8 @@ class PromptRegistry:
         # Versions are immutable, so a version read once never needs reading again: resolving
         # a prompt for a run costs one query (the label), not two.
         self._cache: dict[tuple[str, str], PromptVersion] = {}
+        self._evals = EvalRuns(store)
+        self._rows = PromptRows(store)
 
     # --- versions ---------------------------------------------------------------------------
 
@@ -224,9 +226,8 @@ class PromptRegistry:
             changelog=changelog,
             owner=owner,
         )
-        with self.store._write() as conn:
-            self._lock(conn, name)
-            existing = _versions_in(conn, name)
+        with self._rows.editing(name) as edit:
+            existing = edit.versions()
             if version in existing:
                 raise PromptError(
                     f"prompt {item.label_text} exists; versions are immutable: create a new "
@@ -238,8 +239,8 @@ class PromptRegistry:
                     f"version {version} of {name!r} is not greater than the latest ({latest}); "
                     "bump the version"
                 )
-            conn.execute(prompt_versions.insert().values(_version_row(item)))
-            self._audit(conn, "prompt_created", by, name=name, version=version, digest=item.digest)
+            edit.add_version(_version_row(item))
+            _audit(edit, "prompt_created", by, name=name, version=version, digest=item.digest)
         return item
 
     def add(self, item: PromptVersion, *, by: str | None = None) -> PromptVersion:
@@ -260,24 +261,15 @@ class PromptRegistry:
         cached = self._cache.get((name, version))
         if cached is not None:
             return cached
-        with self.store.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(prompt_versions).where(
-                    prompt_versions.c.name == name, prompt_versions.c.version == version
-                )
-            ).first()
+        row = self._rows.version(name, version)
         if row is None:
             raise PromptNotFound(f"prompt {name}@{version} does not exist")
-        item = self._cache[(name, version)] = _version_of(dict(row._mapping))
+        item = self._cache[(name, version)] = _version_of(row)
         return item
 
     def versions(self, name: str) -> list[PromptVersion]:
         """Every version of `name`, oldest (lowest) first."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(prompt_versions).where(prompt_versions.c.name == name)
-            ).all()
-        items = [_version_of(dict(r._mapping)) for r in rows]
+        items = [_version_of(r) for r in self._rows.versions(name)]
         return sorted(items, key=lambda v: semver.Version.parse(v.version))
 
     def latest(self, name: str) -> PromptVersion:
@@ -303,18 +295,11 @@ class PromptRegistry:
 
     def labels(self, name: str) -> list[PromptLabel]:
         """Every label of `name`, sorted by label."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(prompt_labels)
-                .where(prompt_labels.c.name == name)
-                .order_by(prompt_labels.c.label)
-            ).all()
-        return [_label_of(dict(r._mapping)) for r in rows]
+        return [_label_of(r) for r in self._rows.labels(name)]
 
     def label(self, name: str, label: str = PRODUCTION) -> PromptLabel | None:
         """One label of `name`, if set."""
-        with self.store.engine.connect() as conn:
-            row = _label_row(conn, name, label)
+        row = self._rows.label(name, label)
         return None if row is None else _label_of(row)
 
     def resolve(
@@ -345,24 +330,23 @@ class PromptRegistry:
         if label == PRODUCTION and require_gate:
             self._require_gate(name, version)
         now = time.time()
-        with self.store._write() as conn:
-            self._lock(conn, name)
-            row = _label_row(conn, name, label)
+        with self._rows.editing(name) as edit:
+            row = edit.label(label)
             if row is None:
                 rollout: dict[str, Any] = {"history": []}
                 previous = None
             else:
                 rollout = _rollout(row)
-                previous = row["version"]
+                previous = row.version
                 if previous != version:
                     history = [*rollout["history"], {"version": previous, "by": by, "at": now}]
                     rollout["history"] = history[-_HISTORY_LIMIT:]
             for kind in ("canary", "shadow"):
                 if (rollout.get(kind) or {}).get("version") == version:
                     rollout.pop(kind)
-            _put_label(conn, name, label, version, rollout, by=by, now=now, insert=row is None)
-            self._audit(
-                conn,
+            edit.put_label(_label_row(name, label, version, rollout, by, now), insert=row is None)
+            _audit(
+                edit,
                 "prompt_promoted",
                 by,
                 name=name,
@@ -376,9 +360,8 @@ class PromptRegistry:
         """Return `label` to the version it pointed at before its last promotion, and end
         any canary on it."""
         now = time.time()
-        with self.store._write() as conn:
-            self._lock(conn, name)
-            row = self._existing_label(conn, name, label)
+        with self._rows.editing(name) as edit:
+            row = _existing_label(edit, label)
             rollout = _rollout(row)
             if not rollout["history"]:
                 raise PromptError(
@@ -386,15 +369,15 @@ class PromptRegistry:
                 )
             target = rollout["history"].pop()["version"]
             rollout.pop("canary", None)
-            _put_label(conn, name, label, target, rollout, by=by, now=now, insert=False)
-            self._audit(
-                conn,
+            edit.put_label(_label_row(name, label, target, rollout, by, now), insert=False)
+            _audit(
+                edit,
                 "prompt_rolled_back",
                 by,
                 name=name,
                 label=label,
                 version=target,
-                previous=row["version"],
+                previous=row.version,
             )
         return self._label_or_raise(name, label)
 
@@ -444,24 +427,10 @@ class PromptRegistry:
     def gate_status(self, name: str, version: str) -> GateStatus:
         """Whether `version` passed its evaluation gate: the latest gated run on every
         dataset it was gated on passed."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    eval_runs.c.id,
-                    eval_runs.c.dataset_digest,
-                    eval_runs.c.dataset,
-                    eval_runs.c.gate_passed,
-                )
-                .where(
-                    eval_runs.c.prompt_name == name,
-                    eval_runs.c.prompt_version == version,
-                    eval_runs.c.gate_passed.is_not(None),
-                )
-                .order_by(eval_runs.c.created_at, eval_runs.c.id)
-            ).all()
-        latest: dict[str, Any] = {}
-        for row in rows:  # oldest first: the last per dataset wins
-            latest[row.dataset] = row
+        latest: dict[str, EvalRunRow] = {}
+        for row in reversed(self._evals.for_prompt(name, version)):
+            if row.gate_passed is not None:  # oldest first: the last per dataset wins
+                latest[row.dataset] = row
         if not latest:
             return GateStatus(
                 False,
@@ -478,15 +447,7 @@ class PromptRegistry:
     def eval_runs(self, name: str, version: str | None = None) -> list[dict[str, Any]]:
         """Evaluation runs linked to the prompt (one version's, when given), newest first;
         without the per-case report."""
-        columns = [c for c in eval_runs.c if c.name != "report"]
-        query = sa.select(*columns).where(eval_runs.c.prompt_name == name)
-        if version is not None:
-            query = query.where(eval_runs.c.prompt_version == version)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                query.order_by(eval_runs.c.created_at.desc(), eval_runs.c.id.desc())
-            ).all()
-        return [dict(r._mapping) for r in rows]
+        return [asdict(r) for r in self._evals.for_prompt(name, version)]
 
     # --- files ------------------------------------------------------------------------------
 
@@ -529,21 +490,6 @@ class PromptRegistry:
         if not status.passed:
             raise PromotionRefused(f"{name}@{version} cannot go to {PRODUCTION}: {status.reason}")
 
-    def _lock(self, conn: sa.Connection, name: str) -> None:
-        if self.store.dialect == "postgresql":
-            key = int.from_bytes(
-                hashlib.sha256(f"prompt\x1f{name}".encode()).digest()[:8], "big", signed=True
-            )
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-    def _existing_label(self, conn: sa.Connection, name: str, label: str) -> Mapping[str, Any]:
-        row = _label_row(conn, name, label)
-        if row is None:
-            raise PromptNotFound(
-                f"prompt {name!r} has no label {label!r}: promote a version to it first"
-            )
-        return row
-
     def _update_rollout(
         self,
         name: str,
@@ -557,10 +503,9 @@ class PromptRegistry:
         """Set (or, for None, remove) rollout entries of `label`; `other` is a version
         that must differ from the label's own."""
         now = time.time()
-        with self.store._write() as conn:
-            self._lock(conn, name)
-            row = self._existing_label(conn, name, label)
-            if other is not None and other == row["version"]:
+        with self._rows.editing(name) as edit:
+            row = _existing_label(edit, label)
+            if other is not None and other == row.version:
                 raise PromptError(f"{label!r} of {name!r} already points at {other}")
             rollout = _rollout(row)
             for key, value in changes.items():
@@ -568,8 +513,8 @@ class PromptRegistry:
                     rollout.pop(key, None)
                 else:
                     rollout[key] = value
-            _put_label(conn, name, label, row["version"], rollout, by=by, now=now, insert=False)
-            self._audit(conn, action, by, name=name, label=label, version=row["version"], **changes)
+            edit.put_label(_label_row(name, label, row.version, rollout, by, now), insert=False)
+            _audit(edit, action, by, name=name, label=label, version=row.version, **changes)
 
     def _label_or_raise(self, name: str, label: str) -> PromptLabel:
         found = self.label(name, label)
@@ -577,24 +522,10 @@ class PromptRegistry:
             raise PromptNotFound(f"prompt {name!r} has no label {label!r}")
         return found
 
-    def _audit(self, conn: sa.Connection, action: str, by: str | None, **payload: Any) -> None:
-        """Audit a change in the transaction that makes it: both land, or neither."""
-        event = AuditEvent(
-            action=action,
-            payload=json.dumps(payload, sort_keys=True),
-            created_at=time.time(),
-            actor=by,
-        )
-        self.store.audit_in(conn, [event])
-
     # Last in the class: below it, `list` in an annotation would name this method.
     def list(self) -> list[str]:
         """Names of every prompt, sorted."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(prompt_versions.c.name).distinct().order_by(prompt_versions.c.name)
-            ).all()
-        return [r[0] for r in rows]
+        return self._rows.names()
 
 
 # --- resolving for runs ---------------------------------------------------------------------
@@ -674,96 +605,88 @@ def _latest(versions: Iterable[str]) -> semver.Version | None:
     return max(parsed) if parsed else None
 
 
-def _versions_in(conn: sa.Connection, name: str) -> set[str]:
-    rows = conn.execute(
-        sa.select(prompt_versions.c.version).where(prompt_versions.c.name == name)
-    ).all()
-    return {r[0] for r in rows}
-
-
-def _version_row(item: PromptVersion) -> dict[str, Any]:
-    return {
-        "name": item.name,
-        "version": item.version,
-        "template": item.template,
-        "variables": json.dumps(dict(item.variables), sort_keys=True),
-        "model_settings": json.dumps(dict(item.model_settings), sort_keys=True),
-        "changelog": item.changelog,
-        "owner": item.owner,
-        "digest": item.digest,
-        "created_at": item.created_at,
-    }
-
-
-def _version_of(row: Mapping[str, Any]) -> PromptVersion:
-    return PromptVersion(
-        name=row["name"],
-        version=row["version"],
-        template=row["template"],
-        variables=json.loads(row["variables"]),
-        model_settings=json.loads(row["model_settings"]),
-        changelog=row["changelog"],
-        owner=row["owner"],
-        digest=row["digest"],
-        created_at=row["created_at"],
+def _version_row(item: PromptVersion) -> PromptVersionRow:
+    return PromptVersionRow(
+        name=item.name,
+        version=item.version,
+        template=item.template,
+        variables=json.dumps(dict(item.variables), sort_keys=True),
+        model_settings=json.dumps(dict(item.model_settings), sort_keys=True),
+        changelog=item.changelog,
+        owner=item.owner,
+        digest=item.digest,
+        created_at=item.created_at,
     )
 
 
-def _label_row(conn: sa.Connection, name: str, label: str) -> Mapping[str, Any] | None:
-    row = conn.execute(
-        sa.select(prompt_labels).where(prompt_labels.c.name == name, prompt_labels.c.label == label)
-    ).first()
-    return None if row is None else dict(row._mapping)
+def _version_of(row: PromptVersionRow) -> PromptVersion:
+    return PromptVersion(
+        name=row.name,
+        version=row.version,
+        template=row.template,
+        variables=json.loads(row.variables),
+        model_settings=json.loads(row.model_settings),
+        changelog=row.changelog,
+        owner=row.owner,
+        digest=row.digest,
+        created_at=row.created_at,
+    )
 
 
-def _rollout(row: Mapping[str, Any]) -> dict[str, Any]:
-    rollout: dict[str, Any] = json.loads(row["rollout"] or "{}")
+def _rollout(row: LabelRow) -> dict[str, Any]:
+    rollout: dict[str, Any] = json.loads(row.rollout or "{}")
     rollout.setdefault("history", [])
     return rollout
 
 
-def _put_label(
-    conn: sa.Connection,
-    name: str,
-    label: str,
-    version: str,
-    rollout: Mapping[str, Any],
-    *,
-    by: str,
-    now: float,
-    insert: bool,
-) -> None:
-    values = {
-        "version": version,
-        "rollout": json.dumps(rollout, sort_keys=True),
-        "updated_at": now,
-        "updated_by": by,
-    }
-    if insert:
-        conn.execute(prompt_labels.insert().values(name=name, label=label, **values))
-    else:
-        conn.execute(
-            prompt_labels.update()
-            .where(prompt_labels.c.name == name, prompt_labels.c.label == label)
-            .values(**values)
+def _label_row(
+    name: str, label: str, version: str, rollout: Mapping[str, Any], by: str, now: float
+) -> LabelRow:
+    return LabelRow(
+        name=name,
+        label=label,
+        version=version,
+        rollout=json.dumps(rollout, sort_keys=True),
+        updated_at=now,
+        updated_by=by,
+    )
+
+
+def _existing_label(edit: PromptEdit, label: str) -> LabelRow:
+    row = edit.label(label)
+    if row is None:
+        raise PromptNotFound(
+            f"prompt {edit.name!r} has no label {label!r}: promote a version to it first"
         )
+    return row
 
 
-def _label_of(row: Mapping[str, Any]) -> PromptLabel:
+def _audit(edit: PromptEdit, action: str, by: str | None, **payload: Any) -> None:
+    """Audit a change in the transaction that makes it: both land, or neither."""
+    event = AuditEvent(
+        action=action,
+        payload=json.dumps(payload, sort_keys=True),
+        created_at=time.time(),
+        actor=by,
+    )
+    edit.audit(event)
+
+
+def _label_of(row: LabelRow) -> PromptLabel:
     rollout = _rollout(row)
     canary = rollout.get("canary")
     shadow = rollout.get("shadow")
     return PromptLabel(
-        name=row["name"],
-        label=row["label"],
-        version=row["version"],
+        name=row.name,
+        label=row.label,
+        version=row.version,
         canary=None if not canary else Canary(canary["version"], float(canary["percent"])),
         shadow=None if not shadow else shadow["version"],
         history=tuple(
             LabelMove(h["version"], h.get("by"), h.get("at", 0.0)) for h in rollout["history"]
         ),
-        updated_at=row["updated_at"],
-        updated_by=row["updated_by"],
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
     )
 
 

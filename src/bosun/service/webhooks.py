@@ -35,11 +35,16 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from bosun.config import WebhookSubscription
-from bosun.data.schema import runs, webhook_deliveries
 from bosun.data.store import Store
+from bosun.data.webhooks import (
+    ChangedRun,
+    DeliveryUpdate,
+    DueDelivery,
+    NewDelivery,
+    WebhookOutbox,
+)
 from bosun.errors import ConfigError
 from bosun.signing import secret_key, sign
 
@@ -62,15 +67,6 @@ _PER_URL = 5  # deliveries to one receiver per round: a dead one must not hold u
 _LEASE_MARGIN_S = 30.0
 _MAX_RETRY_AFTER_S = 3600.0
 _ERROR_CHARS = 300
-_WD = webhook_deliveries
-
-
-@dataclass(frozen=True, slots=True)
-class _Due:
-    id: str
-    url: str
-    payload: str
-    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +121,7 @@ class WebhookDispatcher:
         self._clock = clock
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(follow_redirects=False)
+        self._outbox = WebhookOutbox(store)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this dispatcher made it."""
@@ -146,43 +143,14 @@ class WebhookDispatcher:
                 return total
 
     def _enqueue_batch(self) -> tuple[int, int]:
-        # Not `notified_at < updated_at`: updated_at comes from the clocks of many machines,
-        # and a status change stamped by a clock behind ours must still be seen.
-        changed = sa.or_(runs.c.notified_at.is_(None), runs.c.notified_at != runs.c.updated_at)
-        query = (
-            sa.select(
-                runs.c.id,
-                runs.c.agent,
-                runs.c.tenant,
-                runs.c.status,
-                runs.c.output,
-                runs.c.error,
-                runs.c.handoff,
-                runs.c.updated_at,
-            )
-            .where(runs.c.status.in_(list(EVENTS)), changed)
-            .order_by(runs.c.updated_at)
-            .limit(_SCAN_BATCH)
-        )
-        if self.store.dialect == "postgresql":  # another worker's sweep takes other runs
-            query = query.with_for_update(skip_locked=True)
         now = self._clock()
-        with self.store._write() as conn:
-            found = conn.execute(query).all()
-            if not found:
-                return 0, 0
-            rows = [row for run in found for row in self._deliveries(run, now)]
-            created = _insert_absent(conn, rows)
-            # The updated_at read here, not the current one: a change since is seen next time.
-            conn.execute(
-                runs.update()
-                .where(runs.c.id == sa.bindparam("run"))
-                .values(notified_at=sa.bindparam("seen")),
-                [{"run": run.id, "seen": run.updated_at} for run in found],
-            )
-        return created, len(found)
+        return self._outbox.enqueue(
+            statuses=list(EVENTS),
+            limit=_SCAN_BATCH,
+            deliveries=lambda run: self._deliveries(run, now),
+        )
 
-    def _deliveries(self, run: sa.Row[Any], now: float) -> list[dict[str, Any]]:
+    def _deliveries(self, run: ChangedRun, now: float) -> list[NewDelivery]:
         event = EVENTS[run.status]
         urls = {
             sub.url: None
@@ -193,17 +161,15 @@ class WebhookDispatcher:
             return []
         payload = _payload(run, event)
         return [
-            {
-                "id": _event_id(run, url),
-                "run_id": run.id,
-                "url": url,
-                "event": event,
-                "payload": payload,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
+            NewDelivery(
+                id=_event_id(run, url),
+                run_id=run.id,
+                url=url,
+                event=event,
+                payload=payload,
+                next_attempt_at=now,
+                created_at=now,
+            )
             for url in urls
         ]
 
@@ -212,7 +178,7 @@ class WebhookDispatcher:
     async def deliver_due(self, limit: int = 50) -> int:
         """Send up to `limit` deliveries that are due; returns the POSTs attempted."""
         batch = await asyncio.to_thread(self._lease, limit)
-        by_url: dict[str, list[_Due]] = {}
+        by_url: dict[str, list[DueDelivery]] = {}
         for due in batch:
             by_url.setdefault(due.url, []).append(due)
         results = await asyncio.gather(
@@ -223,55 +189,17 @@ class WebhookDispatcher:
                 raise result
         return sum(r for r in results if isinstance(r, int))
 
-    def _lease(self, limit: int) -> list[_Due]:
+    def _lease(self, limit: int) -> list[DueDelivery]:
         now = self._clock()
-        due = sa.and_(_WD.c.status == "pending", _WD.c.next_attempt_at <= now)
-        # At most _PER_URL per receiver, picked without locks (PostgreSQL refuses FOR UPDATE
-        # beside a window function), then locked and re-checked.
-        ranked = (
-            sa.select(
-                _WD.c.id,
-                _WD.c.next_attempt_at,
-                sa.func.row_number()
-                .over(partition_by=_WD.c.url, order_by=(_WD.c.next_attempt_at, _WD.c.id))
-                .label("rank"),
-            )
-            .where(due)
-            .subquery()
+        # The lease: one receiver's deliveries go out in turn, each within timeout_s.
+        return self._outbox.lease(
+            now=now,
+            limit=limit,
+            per_url=_PER_URL,
+            until=lambda place: now + place * self.timeout_s + _LEASE_MARGIN_S,
         )
-        picked = (
-            sa.select(ranked.c.id)
-            .where(ranked.c.rank <= _PER_URL)
-            .order_by(ranked.c.next_attempt_at, ranked.c.id)
-            .limit(limit)
-        )
-        query = (
-            sa.select(_WD.c.id, _WD.c.url, _WD.c.payload, _WD.c.attempts)
-            .where(_WD.c.id.in_(picked), due)
-            .order_by(_WD.c.next_attempt_at, _WD.c.id)
-        )
-        if self.store.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        with self.store._write() as conn:
-            batch = [_Due(r.id, r.url, r.payload, r.attempts) for r in conn.execute(query)]
-            if not batch:
-                return []
-            # The lease: one receiver's deliveries go out in turn, each within timeout_s.
-            place: dict[str, int] = {}
-            leases = []
-            for d in batch:
-                place[d.url] = place.get(d.url, 0) + 1
-                until = now + place[d.url] * self.timeout_s + _LEASE_MARGIN_S
-                leases.append({"row": d.id, "until": until})
-            conn.execute(
-                _WD.update()
-                .where(_WD.c.id == sa.bindparam("row"))
-                .values(next_attempt_at=sa.bindparam("until")),
-                leases,
-            )
-        return batch
 
-    async def _deliver_to(self, dues: list[_Due]) -> int:
+    async def _deliver_to(self, dues: list[DueDelivery]) -> int:
         for sent, due in enumerate(dues, start=1):
             outcome = await self._send(due)
             rest = dues[sent:] if outcome.unreachable else []
@@ -285,7 +213,7 @@ class WebhookDispatcher:
             await asyncio.to_thread(self._record, [(due, outcome)])
         return len(dues)
 
-    async def _send(self, due: _Due) -> _Outcome:
+    async def _send(self, due: DueDelivery) -> _Outcome:
         sub = self._by_url.get(due.url)
         if sub is None:
             return _Outcome(error="no subscription for this URL any more", final=True)
@@ -318,24 +246,31 @@ class WebhookDispatcher:
         error = f"HTTP {code}: {text}" if text else f"HTTP {code}"
         return _Outcome(error=error[:_ERROR_CHARS], final=code == 410, retry_after=retry_after)
 
-    def _record(self, outcomes: list[tuple[_Due, _Outcome]]) -> None:
+    def _record(self, outcomes: list[tuple[DueDelivery, _Outcome]]) -> None:
         now = self._clock()
-        with self.store._write() as conn:
-            for due, outcome in outcomes:
-                attempts = due.attempts + 1
-                values: dict[str, Any] = {"attempts": attempts, "last_error": outcome.error}
-                if outcome.ok:
-                    values.update(status="delivered", delivered_at=now)
-                elif outcome.final or attempts >= self.max_attempts:
-                    values["status"] = "failed"
-                    logger.warning(
-                        "webhook %s gave up after %d attempts: %s", due.id, attempts, outcome.error
-                    )
-                else:
-                    values["next_attempt_at"] = now + self._delay(attempts, outcome.retry_after)
-                conn.execute(
-                    _WD.update().where(_WD.c.id == due.id, _WD.c.status == "pending").values(values)
+        updates = []
+        for due, outcome in outcomes:
+            attempts = due.attempts + 1
+            status, retry_at = None, None
+            if outcome.ok:
+                status = "delivered"
+            elif outcome.final or attempts >= self.max_attempts:
+                status = "failed"
+                logger.warning(
+                    "webhook %s gave up after %d attempts: %s", due.id, attempts, outcome.error
                 )
+            else:
+                retry_at = now + self._delay(attempts, outcome.retry_after)
+            update = DeliveryUpdate(
+                id=due.id,
+                attempts=attempts,
+                last_error=outcome.error,
+                status=status,
+                delivered_at=now if outcome.ok else None,
+                next_attempt_at=retry_at,
+            )
+            updates.append(update)
+        self._outbox.record(updates)
 
     def _delay(self, attempts: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -344,14 +279,14 @@ class WebhookDispatcher:
         return random.uniform(0.0, cap)  # full jitter: retries of many events spread out
 
 
-def _event_id(run: sa.Row[Any], url: str) -> str:
+def _event_id(run: ChangedRun, url: str) -> str:
     # The same (run, status, moment, receiver) always gives the same id: a rescan after a
     # crash finds the row already there, and receivers deduplicate on it.
     key = f"{run.id}\n{run.status}\n{run.updated_at!r}\n{url}"
     return "evt_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _payload(run: sa.Row[Any], event: str) -> str:
+def _payload(run: ChangedRun, event: str) -> str:
     handoff: Any = None
     if run.handoff is not None:
         try:
@@ -374,17 +309,6 @@ def _payload(run: sa.Row[Any], event: str) -> str:
     }
     # ASCII: a lone surrogate in a model's output must not make the body unencodable.
     return json.dumps(document, separators=(",", ":"))
-
-
-def _insert_absent(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
-    if not rows:
-        return 0
-    ids = [row["id"] for row in rows]
-    taken = set(conn.execute(sa.select(_WD.c.id).where(_WD.c.id.in_(ids))).scalars())
-    fresh = [row for row in rows if row["id"] not in taken]
-    if fresh:
-        conn.execute(_WD.insert(), fresh)
-    return len(fresh)
 
 
 async def _start_of(response: httpx.Response) -> str:
