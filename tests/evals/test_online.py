@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from bosun.data.scores import ScoreRows
 from bosun.data.store import Store
 from bosun.errors import PermanentToolError
 from bosun.evals.dataset import Judge
@@ -110,8 +111,12 @@ async def test_runs_are_scored_once_judged_when_sampled_and_aggregated_per_versi
 ) -> None:
     store = Store.open(db_url)
     ids = await make_runs(store)
-    store.add_feedback(ids["plain"], principal="u", rating=1, correction=None, comment=None)
-    store.add_feedback(ids["plain2"], principal="u", rating=-1, correction="better", comment=None)
+    ScoreRows(store).add_feedback(
+        ids["plain"], principal="u", rating=1, correction=None, comment=None
+    )
+    ScoreRows(store).add_feedback(
+        ids["plain2"], principal="u", rating=-1, correction="better", comment=None
+    )
     judged: list[str] = []
 
     def judge_policy(request: ModelRequest) -> ModelResponse:

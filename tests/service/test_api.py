@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 from api_harness import Api
 
+from bosun.data.scores import ScoreRows
+
 TERMINAL = {"completed", "failed", "cancelled"}
 PARKED = {"waiting_approval", "waiting_human", "escalated"}
 
@@ -255,7 +257,7 @@ def test_feedback_is_stored_with_the_run(api: Api) -> None:
         headers=api.auth(),
     )
     assert given.status_code == 201, given.text
-    stored = api.store.feedback(run_id)
+    stored = ScoreRows(api.store).feedback(run_id)
     assert stored[0]["rating"] == -1 and stored[0]["correction"] == "the answer is y"
     empty = httpx.post(f"{api.url}/v1/runs/{run_id}/feedback", json={}, headers=api.auth())
     is_problem(empty, 422)

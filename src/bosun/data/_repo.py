@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from bosun.data.store import Store
+if TYPE_CHECKING:
+    from bosun.data.store import Store
 
 __all__ = ["Repository", "values_of"]
 
@@ -33,10 +34,10 @@ class Repository:
     def _read(self) -> AbstractContextManager[Connection]:
         return self.store.engine.connect()
 
-    def _write(self) -> AbstractContextManager[Connection]:
-        # The one place a repository reaches into the store: its write transaction starts
-        # SQLite's with BEGIN IMMEDIATE (the deadlock two deferred writers hit otherwise).
-        return self.store._write()
+    def transaction(self) -> AbstractContextManager[Connection]:
+        # The store's write transaction: SQLite's starts with BEGIN IMMEDIATE (the deadlock
+        # two deferred writers hit otherwise).
+        return self.store.transaction()
 
 
 def values_of(row: Any) -> dict[str, Any]:

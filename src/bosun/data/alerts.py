@@ -53,7 +53,7 @@ class AlertRows(Repository):
 
     def add(self, alert: NewAlert) -> bool:
         """Store `alert` unless one with its dedupe key exists. True when it is new."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             exists = conn.execute(
                 sa.select(alerts.c.id).where(alerts.c.dedupe_key == alert.dedupe_key)
             ).first()

@@ -209,7 +209,7 @@ class DriftRows(Repository):
             stats=row.stats,
         )
         keys = [table.c.agent, table.c.prompt_version]
-        with self._write() as conn:
+        with self.transaction() as conn:
             if replace:
                 values = {k: insert.excluded[k] for k in ("created_at", "runs", "stats")}
                 conn.execute(insert.on_conflict_do_update(index_elements=keys, set_=values))

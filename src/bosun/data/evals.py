@@ -60,7 +60,7 @@ class EvalRuns(Repository):
 
     def add(self, run: NewEvalRun) -> str:
         """Store `run`; returns its id."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(eval_runs.insert().values(values_of(run)))
         return run.id
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from bosun.data._repo import Repository
 from bosun.data.records import ApiKeyRow, PrincipalRow, as_dict
 from bosun.data.schema import api_keys, principals
 from bosun.errors import StoreError
@@ -26,17 +27,17 @@ _KEYS_WITH_PRINCIPAL = sa.select(*api_keys.c, *(c.label(f"p_{c.name}") for c in 
 )
 
 
-class KeyRows:
+class KeyRows(Repository):
     """The ``principals`` and ``api_keys`` tables."""
 
     def __init__(self, store: Store) -> None:
-        self._store = store
+        super().__init__(store)
         self._find_sql: str | None = None
 
     def add(self, key: ApiKeyRow, *, principal: PrincipalRow | None = None) -> None:
         """Insert `key`, and its principal first when given, in one transaction."""
         try:
-            with self._store.transaction() as conn:
+            with self.transaction() as conn:
                 if principal is not None:
                     conn.execute(principals.insert().values(as_dict(principal)))
                 conn.execute(api_keys.insert().values(as_dict(key)))
@@ -52,10 +53,10 @@ class KeyRows:
         # path (SQLAlchemy's per-call cache-key work was two thirds of the lookup's cost).
         sql = self._find_sql
         if sql is None:
-            select = _KEYS_WITH_PRINCIPAL.compile(dialect=self._store.engine.dialect)
-            sql = f"{select} WHERE api_keys.key_id = {self._store.param('key_id')}"
+            select = _KEYS_WITH_PRINCIPAL.compile(dialect=self.store.engine.dialect)
+            sql = f"{select} WHERE api_keys.key_id = {self.store.param('key_id')}"
             self._find_sql = sql
-        with self._store.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.exec_driver_sql(sql, {"key_id": key_id}).first()
         return None if row is None else _key_and_principal(row._mapping)
 
@@ -64,18 +65,18 @@ class KeyRows:
         query = _KEYS_WITH_PRINCIPAL.order_by(api_keys.c.created_at, api_keys.c.key_id)
         if tenant is not None:
             query = query.where(principals.c.tenant == tenant)
-        with self._store.engine.connect() as conn:
+        with self._read() as conn:
             return [_key_and_principal(r._mapping) for r in conn.execute(query).all()]
 
     def principal(self, principal_id: str) -> PrincipalRow | None:
         """The principal, if stored."""
-        with self._store.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(principals).where(principals.c.id == principal_id)).first()
         return None if row is None else PrincipalRow(**row._mapping)
 
     def update_principal(self, principal_id: str, **values: Any) -> bool:
         """Set columns of a principal (`roles`, `disabled`); False when there is none."""
-        with self._store.transaction() as conn:
+        with self.transaction() as conn:
             result = conn.execute(
                 principals.update().where(principals.c.id == principal_id).values(**values)
             )
@@ -90,7 +91,7 @@ class KeyRows:
         self._update(key_id, last_used_at=at)
 
     def _update(self, key_id: str, **values: Any) -> bool:
-        with self._store.transaction() as conn:
+        with self.transaction() as conn:
             result = conn.execute(
                 api_keys.update().where(api_keys.c.key_id == key_id).values(**values)
             )

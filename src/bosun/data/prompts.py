@@ -108,7 +108,7 @@ class PromptRows(Repository):
     @contextmanager
     def editing(self, name: str) -> Iterator[PromptEdit]:
         """A write transaction holding prompt `name`'s lock; an exception rolls it back."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             if self._postgres:
                 digest = hashlib.sha256(f"prompt\x1f{name}".encode()).digest()
                 key = int.from_bytes(digest[:8], "big", signed=True)

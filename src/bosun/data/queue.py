@@ -88,7 +88,7 @@ class RunQueue:
         query = sa.select(runs.c.id, runs.c.agent).where(_claimable(now))
         if agents is not None:
             query = query.where(runs.c.agent.in_(sorted(agents)))
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             if agent_limits:
                 if self.store.dialect == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CLAIM_LOCK_KEY})")
@@ -160,7 +160,7 @@ class RunQueue:
         """Lease one run whatever its status, if no live lease is on it (an API process
         writing to a parked or queued run, say a cancel, takes the lease for that write)."""
         now = self._clock()
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             result = conn.execute(
                 runs.update()
                 .where(
@@ -175,7 +175,7 @@ class RunQueue:
         """Renew `owner`'s leases on `run_ids`; report the lost ones and cancel requests."""
         if not run_ids:
             return Heartbeat(lost=frozenset(), cancels={})
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             kept = conn.execute(
                 runs.update()
                 .where(runs.c.id.in_(sorted(run_ids)), runs.c.lease_owner == owner)
@@ -191,7 +191,7 @@ class RunQueue:
         """Drop `owner`'s lease on a run; an interrupted (still ``running``) run is queued
         again so another worker picks it up at once."""
         requeue = sa.case((runs.c.status == "running", "queued"), else_=runs.c.status)
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             result = conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, runs.c.lease_owner == owner)
@@ -203,7 +203,7 @@ class RunQueue:
         """Ask whoever holds the run to cancel it. True when a live lease is on it (its
         worker will cancel it at its next heartbeat); False when nobody holds it."""
         now = self._clock()
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(cancel_requested_by=by))
             leased = conn.execute(
                 sa.select(runs.c.id).where(

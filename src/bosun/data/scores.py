@@ -10,6 +10,7 @@ concurrent sweeps take different runs instead of waiting on each other.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +98,7 @@ class ScoreRows(Repository):
         """Store `scores` in one transaction."""
         if not scores:
             return
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(run_scores.insert(), [values_of(s) for s in scores])
 
     def newest(self, *, kind: str, prompt_name: str, limit: int) -> list[ScoreRow]:
@@ -154,7 +155,7 @@ class ScoreRows(Repository):
         if self._postgres:
             query = query.with_for_update(skip_locked=True, of=runs)
         claimed = []
-        with self._write() as conn:
+        with self.transaction() as conn:
             for run_id in conn.execute(query).scalars():
                 scored = ScoredRun(run_id, *_prompt_of(started_payload(conn, run_id)))
                 judge = judged(run_id)
@@ -219,6 +220,38 @@ class ScoreRows(Repository):
             found[(name, version)]["corrections"] = int(n)
         scores = [PromptScores(prompt_name=n, prompt_version=v, **f) for (n, v), f in found.items()]
         return sorted(scores, key=lambda s: (str(s.prompt_name), str(s.prompt_version)))
+
+    def add_feedback(
+        self,
+        run_id: str,
+        *,
+        principal: str | None,
+        rating: int | None,
+        correction: str | None,
+        comment: str | None,
+    ) -> int:
+        """Store feedback on a run; returns its id."""
+        with self.transaction() as conn:
+            result = conn.execute(
+                feedback.insert().values(
+                    run_id=run_id,
+                    principal=principal,
+                    rating=rating,
+                    correction=correction,
+                    comment=comment,
+                    created_at=time.time(),
+                )
+            )
+        key = result.inserted_primary_key
+        return int(key[0]) if key else 0
+
+    def feedback(self, run_id: str) -> list[dict[str, Any]]:
+        """Feedback given on a run, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(feedback).where(feedback.c.run_id == run_id).order_by(feedback.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
 
 
 def _prompt_of(payload: str | None) -> tuple[str | None, str | None]:

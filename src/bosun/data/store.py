@@ -35,7 +35,7 @@ from bosun.data.records import (
     WriteOp,
     as_dict,
 )
-from bosun.data.schema import audit, feedback, runs, steps
+from bosun.data.schema import audit, runs, steps
 from bosun.errors import DuplicateRun, JournalConflict, RunNotFound, StoreError
 
 __all__ = [
@@ -350,38 +350,6 @@ class Store:
             )
         return bool(result.rowcount)
 
-    def add_feedback(
-        self,
-        run_id: str,
-        *,
-        principal: str | None,
-        rating: int | None,
-        correction: str | None,
-        comment: str | None,
-    ) -> int:
-        """Store feedback on a run; returns its id."""
-        with self.transaction() as conn:
-            result = conn.execute(
-                feedback.insert().values(
-                    run_id=run_id,
-                    principal=principal,
-                    rating=rating,
-                    correction=correction,
-                    comment=comment,
-                    created_at=time.time(),
-                )
-            )
-        key = result.inserted_primary_key
-        return int(key[0]) if key else 0
-
-    def feedback(self, run_id: str) -> list[dict[str, Any]]:
-        """Feedback given on a run, oldest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(feedback).where(feedback.c.run_id == run_id).order_by(feedback.c.id)
-            ).all()
-        return [dict(r._mapping) for r in rows]
-
     def audit_rows(self, *, run_id: str | None = None) -> list[dict[str, Any]]:
         """Audit rows in chain order (optionally one run's)."""
         query = sa.select(audit).order_by(audit.c.id)
@@ -401,7 +369,6 @@ class Store:
 
     # --- plumbing -----------------------------------------------------------------------
 
-    # TEMP(issue 13): the old name, until the modules outside bosun.data use repositories.
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction on a pooled connection (for repositories in `bosun.data`)."""
@@ -412,8 +379,6 @@ class Store:
                 conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
-
-    _write = transaction
 
 
 _STEP_LIMITS = {"tool": 64, "call_id": 200, "model": 200, "status": 32}

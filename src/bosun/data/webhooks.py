@@ -117,7 +117,7 @@ class WebhookOutbox(Repository):
         )
         if self._postgres:  # another worker's sweep takes other runs
             query = query.with_for_update(skip_locked=True)
-        with self._write() as conn:
+        with self.transaction() as conn:
             found = [ChangedRun(**r._mapping) for r in conn.execute(query)]
             if not found:
                 return 0, 0
@@ -164,7 +164,7 @@ class WebhookOutbox(Repository):
         )
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
-        with self._write() as conn:
+        with self.transaction() as conn:
             batch = [DueDelivery(r.id, r.url, r.payload, r.attempts) for r in conn.execute(query)]
             if not batch:
                 return []
@@ -183,7 +183,7 @@ class WebhookOutbox(Repository):
 
     def record(self, updates: Sequence[DeliveryUpdate]) -> None:
         """Record attempts' outcomes in one transaction (on deliveries still pending)."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             for update in updates:
                 values: dict[str, object] = {
                     "attempts": update.attempts,

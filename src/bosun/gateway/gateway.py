@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bosun.data.queue import RunQueue
+from bosun.data.scores import ScoreRows
 from bosun.data.store import RunRow, StepRow
 from bosun.errors import Blocked, RunNotFound, RunStateConflict, UserError
 from bosun.gateway.auth import (
@@ -422,7 +423,7 @@ class Gateway:
         if rating is None and not correction and not comment:
             raise UserError("feedback needs a rating, a correction or a comment")
         feedback_id = await asyncio.to_thread(
-            self.runtime.store.add_feedback,
+            ScoreRows(self.runtime.store).add_feedback,
             run_id,
             principal=principal.id,
             rating=rating,
