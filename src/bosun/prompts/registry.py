@@ -29,20 +29,34 @@ Decisions a reader would otherwise have to reverse-engineer:
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
-import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import semver
 
 from bosun.data.evals import EvalRunRow, EvalRuns
-from bosun.data.prompts import LabelRow, PromptEdit, PromptRows, PromptVersionRow
-from bosun.data.store import AuditEvent, Store
+from bosun.data.prompts import PromptRows
+from bosun.data.store import Store
+from bosun.prompts.labels import (
+    PRODUCTION,
+    Canary,
+    GateStatus,
+    LabelMove,
+    PromptLabel,
+    SyncReport,
+    audit,
+    check_label,
+    existing_label,
+    label_of,
+    label_row,
+    rollout_of,
+    version_of,
+    version_row,
+)
+from bosun.prompts.source import PromptRef, PromptSource, RenderedPrompt, canary_bucket, render
 from bosun.prompts.template import (
     PromotionRefused,
     PromptError,
@@ -53,7 +67,6 @@ from bosun.prompts.template import (
     diffable,
     load_prompt_files,
 )
-from bosun.runtime.agent import ResolvedInstructions
 
 __all__ = [
     "PRODUCTION",
@@ -75,115 +88,7 @@ __all__ = [
     "render",
 ]
 
-PRODUCTION = "production"
-"""The label live traffic follows; moving it needs a passing evaluation gate."""
-_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _HISTORY_LIMIT = 50
-_BUCKETS = 10_000
-
-
-# --- values ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Canary:
-    """A share of keys that gets another version than the label's."""
-
-    version: str
-    """The canary version."""
-    percent: float
-    """Share of keys, 0 to 100 (0.01 granularity)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LabelMove:
-    """One earlier position of a label, kept so `rollback` can return to it."""
-
-    version: str
-    """The version the label pointed at."""
-    by: str | None
-    """Who moved the label away from it."""
-    at: float
-    """When."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PromptLabel:
-    """A label of a prompt and its rollout."""
-
-    name: str
-    """The prompt."""
-    label: str
-    """``production``, ``staging``, ..."""
-    version: str
-    """The version most keys get."""
-    canary: Canary | None = None
-    """A canary rollout, if any."""
-    shadow: str | None = None
-    """A version that receives copies of live inputs (side effects intercepted), if any."""
-    history: tuple[LabelMove, ...] = ()
-    """Earlier versions, oldest first; `rollback` returns to the last."""
-    updated_at: float = 0.0
-    """When the label last moved."""
-    updated_by: str | None = None
-    """Who moved it."""
-
-
-@dataclass(frozen=True, slots=True)
-class PromptRef:
-    """An agent's instructions by prompt name and label, resolved as each run starts."""
-
-    name: str
-    """The prompt."""
-    label: str = PRODUCTION
-    """Which label to follow."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RenderedPrompt:
-    """A prompt resolved for one key and rendered."""
-
-    text: str
-    """The instructions."""
-    name: str
-    """The prompt."""
-    version: str
-    """The version the key got (the canary's, for keys in the canary)."""
-    label: str | None
-    """The label followed; None for a pinned version."""
-    digest: str
-    """The version's digest."""
-    model_settings: Mapping[str, Any]
-    """The version's model settings."""
-
-    def source(self) -> dict[str, Any]:
-        """What the run journals as its ``prompt``."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "label": self.label,
-            "digest": self.digest,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class GateStatus:
-    """Whether a version may go to production."""
-
-    passed: bool
-    """True when the latest gate on every gated dataset passed."""
-    reason: str
-    """Why not, or which runs passed."""
-
-
-@dataclass(frozen=True, slots=True)
-class SyncReport:
-    """What `PromptRegistry.sync_from_dir` did."""
-
-    created: tuple[str, ...] = ()
-    """``name@version`` created."""
-    unchanged: tuple[str, ...] = ()
-    """``name@version`` already in the registry with the same content."""
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -239,8 +144,8 @@ class PromptRegistry:
                     f"version {version} of {name!r} is not greater than the latest ({latest}); "
                     "bump the version"
                 )
-            edit.add_version(_version_row(item))
-            _audit(edit, "prompt_created", by, name=name, version=version, digest=item.digest)
+            edit.add_version(version_row(item))
+            audit(edit, "prompt_created", by, name=name, version=version, digest=item.digest)
         return item
 
     def add(self, item: PromptVersion, *, by: str | None = None) -> PromptVersion:
@@ -264,12 +169,12 @@ class PromptRegistry:
         row = self._rows.version(name, version)
         if row is None:
             raise PromptNotFound(f"prompt {name}@{version} does not exist")
-        item = self._cache[(name, version)] = _version_of(row)
+        item = self._cache[(name, version)] = version_of(row)
         return item
 
     def versions(self, name: str) -> list[PromptVersion]:
         """Every version of `name`, oldest (lowest) first."""
-        items = [_version_of(r) for r in self._rows.versions(name)]
+        items = [version_of(r) for r in self._rows.versions(name)]
         return sorted(items, key=lambda v: semver.Version.parse(v.version))
 
     def latest(self, name: str) -> PromptVersion:
@@ -295,12 +200,12 @@ class PromptRegistry:
 
     def labels(self, name: str) -> list[PromptLabel]:
         """Every label of `name`, sorted by label."""
-        return [_label_of(r) for r in self._rows.labels(name)]
+        return [label_of(r) for r in self._rows.labels(name)]
 
     def label(self, name: str, label: str = PRODUCTION) -> PromptLabel | None:
         """One label of `name`, if set."""
         row = self._rows.label(name, label)
-        return None if row is None else _label_of(row)
+        return None if row is None else label_of(row)
 
     def resolve(
         self, name: str, label: str = PRODUCTION, *, key: str | None = None
@@ -325,7 +230,7 @@ class PromptRegistry:
     ) -> PromptLabel:
         """Point `label` at `version`. To ``production`` only with a passing gate (unless
         ``require_gate=False``). A canary or shadow of that version ends: it is the label's."""
-        _check_label(label)
+        check_label(label)
         self.get(name, version)
         if label == PRODUCTION and require_gate:
             self._require_gate(name, version)
@@ -336,7 +241,7 @@ class PromptRegistry:
                 rollout: dict[str, Any] = {"history": []}
                 previous = None
             else:
-                rollout = _rollout(row)
+                rollout = rollout_of(row)
                 previous = row.version
                 if previous != version:
                     history = [*rollout["history"], {"version": previous, "by": by, "at": now}]
@@ -344,8 +249,8 @@ class PromptRegistry:
             for kind in ("canary", "shadow"):
                 if (rollout.get(kind) or {}).get("version") == version:
                     rollout.pop(kind)
-            edit.put_label(_label_row(name, label, version, rollout, by, now), insert=row is None)
-            _audit(
+            edit.put_label(label_row(name, label, version, rollout, by, now), insert=row is None)
+            audit(
                 edit,
                 "prompt_promoted",
                 by,
@@ -361,16 +266,16 @@ class PromptRegistry:
         any canary on it."""
         now = time.time()
         with self._rows.editing(name) as edit:
-            row = _existing_label(edit, label)
-            rollout = _rollout(row)
+            row = existing_label(edit, label)
+            rollout = rollout_of(row)
             if not rollout["history"]:
                 raise PromptError(
                     f"label {label!r} of {name!r} has no earlier version to roll back to"
                 )
             target = rollout["history"].pop()["version"]
             rollout.pop("canary", None)
-            edit.put_label(_label_row(name, label, target, rollout, by, now), insert=False)
-            _audit(
+            edit.put_label(label_row(name, label, target, rollout, by, now), insert=False)
+            audit(
                 edit,
                 "prompt_rolled_back",
                 by,
@@ -402,24 +307,24 @@ class PromptRegistry:
         if label == PRODUCTION and require_gate:
             self._require_gate(name, version)
         canary = {"version": version, "percent": float(percent)}
-        self._update_rollout(name, label, by, "prompt_canary", {"canary": canary}, other=version)
+        self._updaterollout(name, label, by, "prompt_canary", {"canary": canary}, other=version)
         return self._label_or_raise(name, label)
 
     def clear_canary(self, name: str, label: str, *, by: str) -> PromptLabel:
         """End the canary on `label`: every key gets the label's version."""
-        self._update_rollout(name, label, by, "prompt_canary_cleared", {"canary": None})
+        self._updaterollout(name, label, by, "prompt_canary_cleared", {"canary": None})
         return self._label_or_raise(name, label)
 
     def set_shadow(self, name: str, label: str, version: str, *, by: str) -> PromptLabel:
         """Send copies of `label`'s live inputs to `version` (side effects intercepted)."""
         self.get(name, version)
         shadow = {"version": version}
-        self._update_rollout(name, label, by, "prompt_shadow", {"shadow": shadow}, other=version)
+        self._updaterollout(name, label, by, "prompt_shadow", {"shadow": shadow}, other=version)
         return self._label_or_raise(name, label)
 
     def clear_shadow(self, name: str, label: str, *, by: str) -> PromptLabel:
         """Stop shadowing `label`."""
-        self._update_rollout(name, label, by, "prompt_shadow_cleared", {"shadow": None})
+        self._updaterollout(name, label, by, "prompt_shadow_cleared", {"shadow": None})
         return self._label_or_raise(name, label)
 
     # --- evaluations ------------------------------------------------------------------------
@@ -490,7 +395,7 @@ class PromptRegistry:
         if not status.passed:
             raise PromotionRefused(f"{name}@{version} cannot go to {PRODUCTION}: {status.reason}")
 
-    def _update_rollout(
+    def _updaterollout(
         self,
         name: str,
         label: str,
@@ -504,17 +409,17 @@ class PromptRegistry:
         that must differ from the label's own."""
         now = time.time()
         with self._rows.editing(name) as edit:
-            row = _existing_label(edit, label)
+            row = existing_label(edit, label)
             if other is not None and other == row.version:
                 raise PromptError(f"{label!r} of {name!r} already points at {other}")
-            rollout = _rollout(row)
+            rollout = rollout_of(row)
             for key, value in changes.items():
                 if value is None:
                     rollout.pop(key, None)
                 else:
                     rollout[key] = value
-            edit.put_label(_label_row(name, label, row.version, rollout, by, now), insert=False)
-            _audit(edit, action, by, name=name, label=label, version=row.version, **changes)
+            edit.put_label(label_row(name, label, row.version, rollout, by, now), insert=False)
+            audit(edit, action, by, name=name, label=label, version=row.version, **changes)
 
     def _label_or_raise(self, name: str, label: str) -> PromptLabel:
         found = self.label(name, label)
@@ -528,168 +433,6 @@ class PromptRegistry:
         return self._rows.names()
 
 
-# --- resolving for runs ---------------------------------------------------------------------
-
-
-def render(
-    ref: PromptRef,
-    registry: PromptRegistry,
-    variables: Mapping[str, Any] | None = None,
-    key: str | None = None,
-) -> RenderedPrompt:
-    """Resolve `ref` for `key` (canary assignment is sticky per key) and render it."""
-    version = registry.resolve(ref.name, ref.label, key=key)
-    return _rendered(version, variables, label=ref.label)
-
-
-def _rendered(
-    version: PromptVersion, variables: Mapping[str, Any] | None, *, label: str | None
-) -> RenderedPrompt:
-    return RenderedPrompt(
-        text=version.render(variables),
-        name=version.name,
-        version=version.version,
-        label=label,
-        digest=version.digest,
-        model_settings=dict(version.model_settings),
-    )
-
-
-@dataclass(frozen=True)
-class PromptSource:
-    """Agent instructions from the registry: ``Agent(instructions=PromptSource(registry,
-    PromptRef("support")))``. Resolved as each run starts, keyed by its conversation, and
-    journaled with the run as ``prompt`` (name, version, label, digest).
-
-    With `version` set, the source is pinned to that version whatever the labels say
-    (evaluations and shadow runs use this).
-    """
-
-    registry: PromptRegistry
-    """Where the prompt lives."""
-    ref: PromptRef
-    """Which prompt and label."""
-    variables: Mapping[str, Any] = field(default_factory=dict)
-    """Values for the template's variables."""
-    version: str | None = None
-    """Pin a version instead of following the label."""
-
-    def render(self, *, key: str | None = None) -> RenderedPrompt:
-        """The rendered prompt for `key`."""
-        if self.version is not None:
-            pinned = self.registry.get(self.ref.name, self.version)
-            return _rendered(pinned, self.variables, label=None)
-        return render(self.ref, self.registry, self.variables, key)
-
-    def resolve(self, *, key: str) -> ResolvedInstructions:
-        """The instructions for the run keyed `key` (`bosun.runtime.agent.InstructionSource`)."""
-        rendered = self.render(key=key)
-        return ResolvedInstructions(
-            text=rendered.text,
-            source=rendered.source(),
-            model_settings=dict(rendered.model_settings),
-        )
-
-
-def canary_bucket(name: str, key: str) -> int:
-    """The key's sticky bucket in ``[0, 10000)`` for prompt `name`."""
-    digest = hashlib.sha256(f"{name}\x1f{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % _BUCKETS
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
 def _latest(versions: Iterable[str]) -> semver.Version | None:
     parsed = [semver.Version.parse(v) for v in versions]
     return max(parsed) if parsed else None
-
-
-def _version_row(item: PromptVersion) -> PromptVersionRow:
-    return PromptVersionRow(
-        name=item.name,
-        version=item.version,
-        template=item.template,
-        variables=json.dumps(dict(item.variables), sort_keys=True),
-        model_settings=json.dumps(dict(item.model_settings), sort_keys=True),
-        changelog=item.changelog,
-        owner=item.owner,
-        digest=item.digest,
-        created_at=item.created_at,
-    )
-
-
-def _version_of(row: PromptVersionRow) -> PromptVersion:
-    return PromptVersion(
-        name=row.name,
-        version=row.version,
-        template=row.template,
-        variables=json.loads(row.variables),
-        model_settings=json.loads(row.model_settings),
-        changelog=row.changelog,
-        owner=row.owner,
-        digest=row.digest,
-        created_at=row.created_at,
-    )
-
-
-def _rollout(row: LabelRow) -> dict[str, Any]:
-    rollout: dict[str, Any] = json.loads(row.rollout or "{}")
-    rollout.setdefault("history", [])
-    return rollout
-
-
-def _label_row(
-    name: str, label: str, version: str, rollout: Mapping[str, Any], by: str, now: float
-) -> LabelRow:
-    return LabelRow(
-        name=name,
-        label=label,
-        version=version,
-        rollout=json.dumps(rollout, sort_keys=True),
-        updated_at=now,
-        updated_by=by,
-    )
-
-
-def _existing_label(edit: PromptEdit, label: str) -> LabelRow:
-    row = edit.label(label)
-    if row is None:
-        raise PromptNotFound(
-            f"prompt {edit.name!r} has no label {label!r}: promote a version to it first"
-        )
-    return row
-
-
-def _audit(edit: PromptEdit, action: str, by: str | None, **payload: Any) -> None:
-    """Audit a change in the transaction that makes it: both land, or neither."""
-    event = AuditEvent(
-        action=action,
-        payload=json.dumps(payload, sort_keys=True),
-        created_at=time.time(),
-        actor=by,
-    )
-    edit.audit(event)
-
-
-def _label_of(row: LabelRow) -> PromptLabel:
-    rollout = _rollout(row)
-    canary = rollout.get("canary")
-    shadow = rollout.get("shadow")
-    return PromptLabel(
-        name=row.name,
-        label=row.label,
-        version=row.version,
-        canary=None if not canary else Canary(canary["version"], float(canary["percent"])),
-        shadow=None if not shadow else shadow["version"],
-        history=tuple(
-            LabelMove(h["version"], h.get("by"), h.get("at", 0.0)) for h in rollout["history"]
-        ),
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-    )
-
-
-def _check_label(label: str) -> None:
-    if not _LABEL.match(label):
-        raise PromptError(f"label {label!r} must match {_LABEL.pattern}")
