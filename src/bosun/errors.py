@@ -31,6 +31,7 @@ BosunError
     │   ├── TransientToolError      worth retrying (network blip, 503, lock timeout)
     │   └── PermanentToolError      retrying will not help (not found, rejected)
     ├── StoreError                the store failed or was changed under us
+    │   ├── StoreUnavailable        the database did not answer or refused the login (host, port)
     │   ├── JournalConflict         another process appended the same journal position
     │   └── DuplicateRun            a run with this idempotency key exists (run_id)
     └── AuditChainBroken          verification found a broken link (row)
@@ -71,6 +72,7 @@ __all__ = [
     "RunNotFound",
     "RunStateConflict",
     "StoreError",
+    "StoreUnavailable",
     "ToolDefinitionError",
     "ToolFailure",
     "TransientToolError",
@@ -285,6 +287,16 @@ class PermanentToolError(ToolFailure):
 
 class StoreError(RunFailure):
     """The store could not be read or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached: connection refused, unknown host, timeout, login
+    refused. The message is one line naming `host` and `port` (or the SQLite file) and why."""
+
+    def __init__(self, message: str, *, host: str | None = None, port: int | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+        self.port = port
 
 
 class JournalConflict(StoreError):
