@@ -199,8 +199,15 @@ def test_unknown_key_and_wrong_secret_are_indistinguishable(keys: ApiKeys) -> No
     assert messages == {"invalid API key"}
 
 
+def test_no_key_at_all_says_so_and_how_to_send_one(keys: ApiKeys) -> None:
+    # Not "invalid API key": the caller sent none, and telling them reveals nothing.
+    for missing in ("", None):
+        with pytest.raises(Unauthenticated) as refused:
+            keys.authenticate(missing)
+        assert str(refused.value) == "no API key: send Authorization: Bearer bsn_..."
+
+
 MALFORMED = [
-    "",
     " ",
     "bsn_",
     "bsn__",

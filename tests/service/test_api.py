@@ -85,6 +85,18 @@ def test_runs_list_in_pages_and_only_the_callers_tenant(api: Api) -> None:
     assert filtered["items"] == []
 
 
+def test_a_missing_key_is_told_apart_from_an_invalid_one(api: Api) -> None:
+    for headers in ({}, {"Authorization": "Basic YWxpY2U6cHc="}, {"X-API-Key": ""}):
+        missing = is_problem(httpx.get(f"{api.url}/v1/runs", headers=headers), 401)
+        assert missing["detail"] == "no API key: send Authorization: Bearer bsn_...", headers
+    for headers in (
+        {"Authorization": "Bearer bsn_0000000000000000_" + "x" * 43},
+        {"X-API-Key": "not-a-key"},
+    ):
+        invalid = is_problem(httpx.get(f"{api.url}/v1/runs", headers=headers), 401)
+        assert invalid["detail"] == "invalid API key", headers
+
+
 def test_errors_are_problem_details(api: Api) -> None:
     is_problem(httpx.get(f"{api.url}/v1/runs"), 401)
     bad_key = {"Authorization": "Bearer bsn_0000000000000000_" + "x" * 43}
