@@ -66,6 +66,20 @@ def test_an_idempotency_key_returns_the_same_run(api: Api) -> None:
     assert submit(api, "once", who="bob", idempotency_key="k-1").json()["id"] != first["id"]
 
 
+def test_an_idempotency_key_reused_for_a_different_request_is_a_conflict(api: Api) -> None:
+    first = submit(api, "refund order 7", idempotency_key="k-2").json()
+    for body in (
+        {"agent": "helper", "input": "refund order 8"},
+        {"agent": "sloth", "input": "refund order 7"},
+    ):
+        response = httpx.post(
+            f"{api.url}/v1/runs", json=body, headers={**api.auth(), "Idempotency-Key": "k-2"}
+        )
+        problem = is_problem(response, 409)
+        assert "Idempotency-Key 'k-2' was used for a different request" in problem["detail"]
+    assert submit(api, "refund order 7", idempotency_key="k-2").json()["id"] == first["id"]
+
+
 def test_runs_list_in_pages_and_only_the_callers_tenant(api: Api) -> None:
     ids = [submit(api, f"q{i}").json()["id"] for i in range(5)]
     submit(api, "theirs", who="bob")
@@ -327,5 +341,9 @@ def test_an_email_posted_to_the_inbox_is_one_run_however_often_delivered(api: Ap
     started = json.loads(api.store.journal(done["id"])[0].payload)
     assert [p["trust"] for p in started["parts"]] == ["user", "untrusted"]
     assert "Subject: question" in started["parts"][1]["text"]
+    changed = raw.replace(b"what is x?", b"what is y?")
+    is_problem(
+        httpx.post(f"{api.url}/v1/inbox?agent=helper", content=changed, headers=headers), 409
+    )
     is_problem(httpx.post(f"{api.url}/v1/inbox?agent=helper", content=b"hi", headers=headers), 400)
     is_problem(httpx.post(f"{api.url}/v1/inbox", content=raw, headers=headers), 400)  # no agent

@@ -193,7 +193,7 @@ router = APIRouter()
     "/v1/runs",
     status_code=202,
     response_model=RunOut,
-    responses=problem_responses(400, 404, 413, 415, 422),
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
     tags=["runs"],
 )
 async def submit_run(
@@ -204,7 +204,8 @@ async def submit_run(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
 ) -> RunOut:
-    """Submit a run; a worker drives it. A repeated idempotency key returns its run."""
+    """Submit a run; a worker drives it. The same request again under an idempotency key
+    returns its run; a different request (agent or input) under that key is a 409."""
     await service.check_backlog()
     parts: str | list[Content]
     if isinstance(body.input, str):
@@ -226,7 +227,7 @@ async def submit_run(
     "/v1/inbox",
     status_code=202,
     response_model=RunOut,
-    responses=problem_responses(400, 404, 413, 415, 422),
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
     tags=["runs"],
     openapi_extra={
         "requestBody": {
@@ -242,7 +243,8 @@ async def submit_email(
     agent: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunOut:
     """Submit a raw RFC 5322 message as a run of the inbox agent: the message is untrusted
-    content. A message delivered twice (same Message-ID) is one run."""
+    content. A message delivered twice (same Message-ID) is one run; another message under
+    the same Message-ID is a 409."""
     name = agent or service.settings.inbox_agent
     if name is None:
         raise UserError("no inbox agent: pass ?agent= or set service.inbox_agent")
