@@ -10,6 +10,7 @@ POST /v1/runs/{id}/feedback        thumbs, corrections
 GET  /v1/approvals, POST /v1/approvals/{id}          held calls; approve / reject / edit
 GET  /v1/escalations, POST .../{id}/claim, .../resolve  people take and resolve escalations
 GET  /healthz /readyz /metrics     liveness, readiness (store reachable), Prometheus
+GET  /docs /redoc /openapi.json    the API's documentation, served whole (works offline)
 ```
 
 Errors are RFC 9457 problem details (`bosun.service.problems`). The API holds no state of its
@@ -29,6 +30,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi_offline import FastAPIOffline
 
 from bosun.config import ServiceSettings
 from bosun.data.queue import RunQueue
@@ -63,6 +65,7 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer bsn_..
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_... API key")
 _EVENT_POLL_S = 0.2
 _MAX_EMAIL_BYTES = 5_000_000
+_DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts and styles
 
 
 @dataclass
@@ -144,12 +147,17 @@ def create_app(
                 await serving
             await gateway.runtime.aclose()
 
-    app = FastAPI(
+    # /docs and /redoc from files shipped in a package (fastapi-offline), not a CDN: the
+    # service often runs where the internet is out of reach, and the pages were blank there.
+    app = FastAPIOffline(
         title="bosun",
         version="1",
         summary="Run AI agents in production: submit runs, follow them, decide for them.",
         lifespan=lifespan,
         responses=problem_responses(401, 403, 422, 429),
+        static_url=_DOCS_ASSETS,
+        # Swagger UI otherwise sends the schema to validator.swagger.io for a badge.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.bosun = service
     install_problem_handlers(app)
