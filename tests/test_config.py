@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bosun.config import Settings, load_settings
+from bosun.config import Settings, load_settings, normalise_database_url
 from bosun.errors import ConfigError
 
 
@@ -146,3 +146,27 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         settings.model = "changed"  # type: ignore[misc]
     assert isinstance(settings, Settings)
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("postgresql://u:p@db:5432/bosun", "postgresql+psycopg://u:p@db:5432/bosun"),
+        (
+            "postgres://u@db/bosun?sslmode=require",
+            "postgresql+psycopg://u@db/bosun?sslmode=require",
+        ),
+        ("PostgreSQL://db/bosun", "postgresql+psycopg://db/bosun"),
+        ("postgresql+psycopg://db/bosun", "postgresql+psycopg://db/bosun"),
+        ("postgresql+psycopg2://db/bosun", "postgresql+psycopg2://db/bosun"),  # asked for by name
+        ("sqlite:///tmp/bosun.db", "sqlite:///tmp/bosun.db"),
+    ],
+)
+def test_postgres_urls_without_a_driver_use_psycopg(url: str, normalised: str) -> None:
+    # SQLAlchemy's default PostgreSQL driver is psycopg2, which bosun does not install.
+    assert normalise_database_url(url) == normalised
+
+
+def test_settings_normalise_the_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOSUN_DATABASE_URL", "postgres://bosun@db/bosun")
+    assert load_settings().resolved_database_url == "postgresql+psycopg://bosun@db/bosun"

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,7 +30,21 @@ __all__ = [
     "Settings",
     "WebhookSubscription",
     "load_settings",
+    "normalise_database_url",
 ]
+
+# SQLAlchemy reads a bare ``postgresql://`` as psycopg2, which bosun does not install; bosun
+# ships psycopg 3. ``postgres://`` is what libpq, Heroku and most hosting dashboards print.
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
+
+
+def normalise_database_url(url: str) -> str:
+    """`url` as SQLAlchemy should see it: ``postgresql://`` and ``postgres://`` name the
+    psycopg (v3) driver bosun ships; a URL naming its driver, or another database, is kept."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in _POSTGRES_SCHEMES:
+        return f"postgresql+psycopg://{rest}"
+    return url
 
 
 INBOX_INSTRUCTION = "Process this email from {sender}. Replies go to {sender}."
@@ -176,7 +190,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home)
     """Data directory: the SQLite database and anything else bosun writes."""
     database_url: str | None = None
-    """SQLAlchemy URL; default ``sqlite:///<home>/bosun.db``. PostgreSQL: ``postgresql+psycopg://``."""
+    """SQLAlchemy URL; default ``sqlite:///<home>/bosun.db``. PostgreSQL: ``postgresql://``
+    (``postgres://`` too; either runs on psycopg 3)."""
     model: str | None = None
     """Default model for agents that do not name one, e.g. ``openai:gpt-4.1-mini``."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
@@ -196,6 +211,11 @@ class Settings(BaseSettings):
     """Headers for the OTLP endpoint (an API key, say)."""
     log_json: bool = True
     """Structured logs as JSON lines (False: readable lines)."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, url: str | None) -> str | None:
+        return None if url is None else normalise_database_url(url)
 
     @property
     def resolved_database_url(self) -> str:

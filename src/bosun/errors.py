@@ -17,7 +17,8 @@ BosunError
 │   ├── Forbidden                 the principal lacks the scope, or the run is another tenant's
 │   ├── RateLimited               over a request or token limit; retry_after seconds (429)
 │   ├── InvalidInput              empty, oversized, binary, badly encoded, nested too deeply
-│   └── Blocked                   screening or a guardrail refused the content; reasons (422)
+│   ├── Blocked                   screening or a guardrail refused the content; reasons (422)
+│   └── IdempotencyConflict       the idempotency key names a different request (run_id, 409)
 └── RunFailure                  something failed while running; typed fields say where
     ├── ModelError                a provider call failed (provider, model, status_code)
     │   ├── ModelRateLimited        429: retry_after seconds when the provider said
@@ -31,6 +32,7 @@ BosunError
     │   ├── TransientToolError      worth retrying (network blip, 503, lock timeout)
     │   └── PermanentToolError      retrying will not help (not found, rejected)
     ├── StoreError                the store failed or was changed under us
+    │   ├── StoreUnavailable        the database did not answer or refused the login (host, port)
     │   ├── JournalConflict         another process appended the same journal position
     │   └── DuplicateRun            a run with this idempotency key exists (run_id)
     └── AuditChainBroken          verification found a broken link (row)
@@ -53,6 +55,7 @@ __all__ = [
     "DuplicateRun",
     "Forbidden",
     "GatewayRefusal",
+    "IdempotencyConflict",
     "InvalidInput",
     "JournalConflict",
     "MissingDependency",
@@ -71,6 +74,7 @@ __all__ = [
     "RunNotFound",
     "RunStateConflict",
     "StoreError",
+    "StoreUnavailable",
     "ToolDefinitionError",
     "ToolFailure",
     "TransientToolError",
@@ -180,6 +184,23 @@ class Blocked(GatewayRefusal):
         self.reasons = reasons
 
 
+class IdempotencyConflict(GatewayRefusal):
+    """An idempotency key sent again with a different request (another agent or input):
+    answering with the earlier run would hide that the new request was never run.
+
+    409, not the 422 of the IETF httpapi-idempotency-key-header draft: the request itself
+    is fine and would run under a fresh key; what conflicts is the state the key already
+    names (RFC 9110's meaning of 409), and bosun's 422 means screening refused the content,
+    which a client must not handle the same way. The runtime raises it (it owns the key), so
+    every way in, the API, ``/v1/inbox``, IMAP and the CLI, refuses alike."""
+
+    status = 409
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
 # --- run failures ---------------------------------------------------------------------------
 
 
@@ -285,6 +306,16 @@ class PermanentToolError(ToolFailure):
 
 class StoreError(RunFailure):
     """The store could not be read or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached: connection refused, unknown host, timeout, login
+    refused. The message is one line naming `host` and `port` (or the SQLite file) and why."""
+
+    def __init__(self, message: str, *, host: str | None = None, port: int | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+        self.port = port
 
 
 class JournalConflict(StoreError):

@@ -17,7 +17,7 @@ from bosun.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
-from bosun.models._http_errors import error_detail, retry_after_seconds, status_error
+from bosun.models._http_errors import Endpoint, error_detail, retry_after_seconds, status_error
 
 
 @pytest.mark.parametrize(
@@ -67,15 +67,47 @@ def test_retry_after_as_a_date_in_the_future() -> None:
     ],
 )
 def test_status_table(status: int, body: object, kind: type[ModelError]) -> None:
-    error = status_error(status, body=body, headers=httpx.Headers(), provider="p", model="m")
+    endpoint = Endpoint(provider="p", url="http://127.0.0.1:9/v1")
+    error = status_error(status, body=body, headers=httpx.Headers(), endpoint=endpoint, model="m")
     assert type(error) is kind
     assert (error.status_code, error.provider, error.model) == (status, "p", "m")
 
 
 def test_the_provider_message_is_in_the_error() -> None:
     body = {"error": {"message": "Invalid schema for function 'x'", "code": "bad"}}
-    error = status_error(400, body=body, headers=httpx.Headers(), provider="openai", model="m")
-    assert str(error) == "openai answered 400: Invalid schema for function 'x'"
+    endpoint = Endpoint(provider="openai", url="https://api.openai.com/v1/")
+    error = status_error(400, body=body, headers=httpx.Headers(), endpoint=endpoint, model="m")
+    assert str(error) == (
+        "openai at https://api.openai.com/v1 answered 400 Bad Request: "
+        "Invalid schema for function 'x'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (401, "401 Unauthorized: bad key (the API key was refused: check MY_KEY)"),
+        (403, "403 Forbidden: bad key (the API key lacks permission for this: check MY_KEY)"),
+        (529, "529 Overloaded: bad key"),
+        (599, "599: bad key"),
+    ],
+)
+def test_status_words_and_the_key_hint(status: int, says: str) -> None:
+    endpoint = Endpoint(provider="p", url="http://h/v1", key_env="MY_KEY")
+    body = {"error": {"message": "bad key"}}
+    error = status_error(status, body=body, headers=httpx.Headers(), endpoint=endpoint, model="m")
+    assert str(error) == f"p at http://h/v1 answered {says}"
+
+
+def test_credentials_in_the_url_and_echoed_keys_are_not_shown() -> None:
+    endpoint = Endpoint(
+        provider="p", url="https://user:pw@h/v1?api-key=k", secrets=("sk-0123456789",)
+    )
+    body = {"error": {"message": "Incorrect API key provided: sk-0123456789"}}
+    error = status_error(401, body=body, headers=httpx.Headers(), endpoint=endpoint, model="m")
+    assert str(error) == (
+        "p at https://h/v1 answered 401 Unauthorized: Incorrect API key provided: ***"
+    )
 
 
 @pytest.mark.parametrize(

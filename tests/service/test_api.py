@@ -68,6 +68,20 @@ def test_an_idempotency_key_returns_the_same_run(api: Api) -> None:
     assert submit(api, "once", who="bob", idempotency_key="k-1").json()["id"] != first["id"]
 
 
+def test_an_idempotency_key_reused_for_a_different_request_is_a_conflict(api: Api) -> None:
+    first = submit(api, "refund order 7", idempotency_key="k-2").json()
+    for body in (
+        {"agent": "helper", "input": "refund order 8"},
+        {"agent": "sloth", "input": "refund order 7"},
+    ):
+        response = httpx.post(
+            f"{api.url}/v1/runs", json=body, headers={**api.auth(), "Idempotency-Key": "k-2"}
+        )
+        problem = is_problem(response, 409)
+        assert "Idempotency-Key 'k-2' was used for a different request" in problem["detail"]
+    assert submit(api, "refund order 7", idempotency_key="k-2").json()["id"] == first["id"]
+
+
 def test_runs_list_in_pages_and_only_the_callers_tenant(api: Api) -> None:
     ids = [submit(api, f"q{i}").json()["id"] for i in range(5)]
     submit(api, "theirs", who="bob")
@@ -85,6 +99,18 @@ def test_runs_list_in_pages_and_only_the_callers_tenant(api: Api) -> None:
         f"{api.url}/v1/runs", params={"status": "queued", "agent": "nobody"}, headers=api.auth()
     ).json()
     assert filtered["items"] == []
+
+
+def test_a_missing_key_is_told_apart_from_an_invalid_one(api: Api) -> None:
+    for headers in ({}, {"Authorization": "Basic YWxpY2U6cHc="}, {"X-API-Key": ""}):
+        missing = is_problem(httpx.get(f"{api.url}/v1/runs", headers=headers), 401)
+        assert missing["detail"] == "no API key: send Authorization: Bearer bsn_...", headers
+    for headers in (
+        {"Authorization": "Bearer bsn_0000000000000000_" + "x" * 43},
+        {"X-API-Key": "not-a-key"},
+    ):
+        invalid = is_problem(httpx.get(f"{api.url}/v1/runs", headers=headers), 401)
+        assert invalid["detail"] == "invalid API key", headers
 
 
 def test_errors_are_problem_details(api: Api) -> None:
@@ -317,6 +343,10 @@ def test_an_email_posted_to_the_inbox_is_one_run_however_often_delivered(api: Ap
     started = json.loads(api.store.journal(done["id"])[0].payload)
     assert [p["trust"] for p in started["parts"]] == ["user", "untrusted"]
     assert "Subject: question" in started["parts"][1]["text"]
+    changed = raw.replace(b"what is x?", b"what is y?")
+    is_problem(
+        httpx.post(f"{api.url}/v1/inbox?agent=helper", content=changed, headers=headers), 409
+    )
     is_problem(httpx.post(f"{api.url}/v1/inbox?agent=helper", content=b"hi", headers=headers), 400)
     is_problem(httpx.post(f"{api.url}/v1/inbox", content=raw, headers=headers), 400)  # no agent
 

@@ -6,13 +6,15 @@ import asyncio
 import inspect
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from bosun.cli.drift import drift_command
 from bosun.cli.observe import alerts, costs, online, shadow
@@ -31,7 +33,29 @@ from bosun.runtime.agent import Agent
 from bosun.runtime.loading import load_agent
 from bosun.runtime.runtime import RunResult, Runtime
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run AI agents in production.")
+
+class _OneLineErrors(TyperGroup):
+    """Any bosun error that reaches the top prints as one line on stderr and exits 1: a
+    person who mistyped a URL or whose database is down needs the reason, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
+        try:
+            return super().invoke(ctx)
+        except BosunError as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            # soft_wrap: a narrow terminal must not break the line; markup off: brackets in
+            # the message are text.
+            _stderr.print(Text.assemble(("error: ", "red"), message), soft_wrap=True)
+            raise typer.Exit(1) from exc
+
+
+_stderr = Console(stderr=True)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Run AI agents in production.",
+    cls=_OneLineErrors,
+)
 runs_app = typer.Typer(no_args_is_help=True, help="Inspect runs.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
 app.add_typer(runs_app, name="runs")

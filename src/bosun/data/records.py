@@ -37,6 +37,7 @@ class NewRun:
     principal: str | None = None
     tenant: str | None = None
     idempotency_key: str | None = None
+    request_digest: str | None = None
     created_at: float
 
 
@@ -105,6 +106,9 @@ class RunRow:
     cost_usd: Decimal | None
     assignee: str | None = None
     """Who claimed the run's escalation, if anyone."""
+    request_digest: str | None = None
+    """Digest of the (agent, input) submitted with the idempotency key; None without a key
+    and for runs stored before migration 0005."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,9 @@ runs = sa.Table(
     sa.Column("cancel_requested_by", sa.String(200)),
     sa.Column("assignee", sa.String(200)),
     sa.Column("notified_at", sa.Float),
+    # Migration 0005: a digest of (agent, input parts) of a run submitted with an
+    # idempotency key, so the key sent again with another request can be refused.
+    sa.Column("request_digest", sa.String(64)),
 )
 # An expression index, not a UNIQUE constraint: NULLs are distinct in a constraint, so a run
 # without a tenant could be submitted twice under one key.

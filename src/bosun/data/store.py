@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bosun.data import audit as audit_chain
+from bosun.data import connect
 from bosun.data.keys import KeyRows
 from bosun.data.records import (
     ApiKeyRow,
@@ -74,15 +75,25 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
-        """Connect to `url` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
-        if url.startswith("sqlite"):
-            path = sa.engine.make_url(url).database
+        """Connect to `url` (``sqlite:///path`` or ``postgresql://...``, run on psycopg 3).
+
+        A URL bosun cannot use raises `ConfigError`; a database that does not answer (refused,
+        unknown host, timeout, login refused), `StoreUnavailable` naming host and port.
+        """
+        parsed = connect.parse_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            path = parsed.database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            engine = connect.create_engine(
+                parsed, connect_args={"check_same_thread": False, "timeout": 30}
+            )
             _tune_sqlite(engine)
         else:
-            engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine = connect.create_engine(
+                parsed, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
+        connect.check_reachable(engine)
         store = cls(engine)
         if migrate:
             store.migrate()

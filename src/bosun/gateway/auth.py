@@ -91,6 +91,9 @@ _KEY_PREFIX: Final = "bsn"
 _KEY = re.compile(r"bsn_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 _MAX_KEY_CHARS: Final = 100  # a real key is 64; anything longer is refused unread
 _INVALID: Final = "invalid API key"
+# Sending no key is not an invalid key: the caller knows which it did, so saying so gives away
+# nothing, and it is the mistake a person makes first.
+_MISSING: Final = "no API key: send Authorization: Bearer bsn_..."
 _NO_DIGEST: Final = "0" * 64
 # A scope is colon-separated parts without spaces or '*'; a role may end one with ':*'.
 _SCOPE = re.compile(r"[^\s*:]+(?::[^\s*:]+)*(?::\*)?")
@@ -360,11 +363,14 @@ class ApiKeys:
         if expires_at is not None and expires_at <= self._clock():
             raise UserError("expires_at is in the past: a key must expire in the future")
 
-    def authenticate(self, key: str) -> Principal:
+    def authenticate(self, key: str | None) -> Principal:
         """The principal behind `key`; `Unauthenticated` for anything but a valid, active key.
 
-        A malformed key, an unknown key id and a wrong secret are refused alike.
+        No key (None or empty) says so; a malformed key, an unknown key id and a wrong secret
+        are refused alike.
         """
+        if key is None or key == "":
+            raise Unauthenticated(_MISSING)
         match = _KEY.fullmatch(key) if isinstance(key, str) and len(key) <= _MAX_KEY_CHARS else None
         if match is None:
             raise Unauthenticated(_INVALID)

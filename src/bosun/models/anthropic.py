@@ -21,7 +21,7 @@ Wire mapping:
   cache reads and cache writes are added up; the cost prices cache writes at their own rate.
 - Errors: statuses per the table in `bosun.models._http_errors` (529 overloaded and 5xx ->
   `ModelUnavailable`, "prompt is too long" and 413 -> `ContextTooLong`, ...); a body bosun cannot
-  read -> `ModelBadResponse`.
+  read -> `ModelBadResponse`. Messages name the server's URL and the cause, never the key.
 """
 
 from __future__ import annotations
@@ -37,10 +37,14 @@ from bosun.errors import (
     ModelBadResponse,
     ModelError,
     ModelRefusal,
-    ModelTimeout,
-    ModelUnavailable,
 )
-from bosun.models._http_errors import status_error
+from bosun.models._http_errors import (
+    Endpoint,
+    connection_error,
+    status_error,
+    timeout_error,
+    timeout_seconds,
+)
 from bosun.models.base import (
     AssistantMessage,
     Message,
@@ -58,6 +62,7 @@ __all__ = ["AnthropicModel"]
 
 _OFFICIAL_HOST = "api.anthropic.com"
 _NO_KEY = "not-needed"  # for Anthropic-compatible local servers that ignore the key
+_KEY_SOURCE = "ANTHROPIC_API_KEY or AnthropicModel(api_key=...)"
 _FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -102,6 +107,12 @@ class AnthropicModel(Model):
         official = self._client.base_url.host == _OFFICIAL_HOST
         self.name = f"anthropic:{model}" if official else f"anthropic:{model}@{self.base_url}"
         self._price_provider = price_provider
+        self._endpoint = Endpoint(
+            provider="anthropic",
+            url=self.base_url,
+            key_env=_KEY_SOURCE,
+            secrets=tuple(k for k in (self._client.api_key, self._client.auth_token) if k),
+        )
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one message request; see the module docstring for the mapping and errors."""
@@ -110,12 +121,13 @@ class AnthropicModel(Model):
             raw = await self._client.messages.with_raw_response.create(**params)
             body = raw.content
         except anthropic.AnthropicError as exc:
-            raise _translate(exc, model=self.model_name) from exc
+            waited = request.settings.timeout_s or timeout_seconds(self._client.timeout)
+            raise _translate(exc, self._endpoint, model=self.model_name, timeout_s=waited) from exc
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:
             raise ModelBadResponse(
-                "anthropic sent a body that is not JSON",
+                f"{self._endpoint.where} sent a body that is not JSON",
                 provider="anthropic",
                 model=self.model_name,
                 status_code=raw.status_code,
@@ -280,29 +292,29 @@ def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _translate(exc: anthropic.AnthropicError, *, model: str) -> ModelError:
+def _translate(
+    exc: anthropic.AnthropicError, endpoint: Endpoint, *, model: str, timeout_s: float | None
+) -> ModelError:
     """The bosun error for an SDK exception, most specific first."""
     if isinstance(exc, anthropic.APITimeoutError):
-        return ModelTimeout(
-            f"anthropic: no answer in time ({exc})", provider="anthropic", model=model
-        )
+        return timeout_error(endpoint, model=model, timeout_s=timeout_s)
     if isinstance(exc, anthropic.APIConnectionError):
-        return ModelUnavailable(
-            f"anthropic: cannot connect ({exc})", provider="anthropic", model=model
-        )
+        return connection_error(exc, endpoint, model=model)
     if isinstance(exc, anthropic.APIStatusError):
         return status_error(
             exc.status_code,
             body=exc.body,
             headers=exc.response.headers,
-            provider="anthropic",
+            endpoint=endpoint,
             model=model,
         )
     if isinstance(exc, anthropic.APIResponseValidationError):
         return ModelBadResponse(
-            f"anthropic: {exc.message}",
+            endpoint.redact(f"{endpoint.where}: {exc.message}"),
             provider="anthropic",
             model=model,
             status_code=exc.status_code,
         )
-    return ModelError(f"anthropic: {exc}", provider="anthropic", model=model)
+    return ModelError(
+        endpoint.redact(f"{endpoint.where}: {exc}"), provider="anthropic", model=model
+    )

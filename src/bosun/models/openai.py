@@ -9,7 +9,8 @@ Behaviour a reader should know:
 - Errors are translated where they leave the SDK (`_translate`; status codes per the table in
   `bosun.models._http_errors`). A timeout is `ModelTimeout`, a refused or dropped connection
   `ModelUnavailable`, a body that is not a usable completion `ModelBadResponse`, a refusal or a
-  content-filter stop `ModelRefusal`.
+  content-filter stop `ModelRefusal`. Messages name the server's URL and the cause, never the
+  key.
 - The body is decoded and checked by bosun (`bosun.models._openai_format`), because the SDK
   accepts malformed bodies outside strict mode instead of raising.
 - The output limit goes out as ``max_completion_tokens`` to api.openai.com, where ``max_tokens``
@@ -32,10 +33,14 @@ from bosun.errors import (
     ConfigError,
     ModelBadResponse,
     ModelError,
-    ModelTimeout,
-    ModelUnavailable,
 )
-from bosun.models._http_errors import status_error
+from bosun.models._http_errors import (
+    Endpoint,
+    connection_error,
+    status_error,
+    timeout_error,
+    timeout_seconds,
+)
 from bosun.models._openai_format import (
     chat_messages,
     chat_tools,
@@ -49,6 +54,7 @@ __all__ = ["OpenAIModel"]
 
 _OFFICIAL_HOST = "api.openai.com"
 _NO_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
+_KEY_SOURCE = "OPENAI_API_KEY or OpenAIModel(api_key=...)"
 
 
 class OpenAIModel(Model):
@@ -85,6 +91,12 @@ class OpenAIModel(Model):
         self.name = f"openai:{model}" if official else f"openai:{model}@{self.base_url}"
         self._max_tokens_key = "max_completion_tokens" if official else "max_tokens"
         self._price_provider = price_provider or provider_for_url(self.base_url)
+        self._endpoint = Endpoint(
+            provider="openai",
+            url=self.base_url,
+            key_env=_KEY_SOURCE,
+            secrets=(self._client.api_key,),
+        )
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one chat completion; see the module docstring for errors and cost."""
@@ -101,12 +113,13 @@ class OpenAIModel(Model):
             raw = await self._client.chat.completions.with_raw_response.create(**params)
             body = raw.content
         except openai.OpenAIError as exc:
-            raise _translate(exc, model=self.model_name) from exc
+            waited = request.settings.timeout_s or timeout_seconds(self._client.timeout)
+            raise _translate(exc, self._endpoint, model=self.model_name, timeout_s=waited) from exc
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:
             raise ModelBadResponse(
-                f"openai-compatible server at {self.base_url} sent a body that is not JSON",
+                f"{self._endpoint.where} sent a body that is not JSON",
                 provider="openai",
                 model=self.model_name,
                 status_code=raw.status_code,
@@ -138,22 +151,27 @@ def _make_client(base_url: str | None, api_key: str | None, timeout_s: float) ->
     return openai.AsyncOpenAI(api_key=_NO_KEY, base_url=base_url, max_retries=0, timeout=timeout_s)
 
 
-def _translate(exc: openai.OpenAIError, *, model: str) -> ModelError:
+def _translate(
+    exc: openai.OpenAIError, endpoint: Endpoint, *, model: str, timeout_s: float | None
+) -> ModelError:
     """The bosun error for an SDK exception, most specific first."""
     if isinstance(exc, openai.APITimeoutError):
-        return ModelTimeout(f"openai: no answer in time ({exc})", provider="openai", model=model)
+        return timeout_error(endpoint, model=model, timeout_s=timeout_s)
     if isinstance(exc, openai.APIConnectionError):
-        return ModelUnavailable(f"openai: cannot connect ({exc})", provider="openai", model=model)
+        return connection_error(exc, endpoint, model=model)
     if isinstance(exc, openai.APIStatusError):
         return status_error(
             exc.status_code,
             body=exc.body,
             headers=exc.response.headers,
-            provider="openai",
+            endpoint=endpoint,
             model=model,
         )
     if isinstance(exc, openai.APIResponseValidationError):
         return ModelBadResponse(
-            f"openai: {exc.message}", provider="openai", model=model, status_code=exc.status_code
+            endpoint.redact(f"{endpoint.where}: {exc.message}"),
+            provider="openai",
+            model=model,
+            status_code=exc.status_code,
         )
-    return ModelError(f"openai: {exc}", provider="openai", model=model)
+    return ModelError(endpoint.redact(f"{endpoint.where}: {exc}"), provider="openai", model=model)

@@ -303,7 +303,9 @@ class RunDriver:
             await self._escalate(f"the model call failed ({exc.kind}): {exc}")
             return None
         if attempt >= policy.retry.attempts:
-            await self._escalate(f"the model kept failing ({exc.kind}) after {attempt} attempts")
+            await self._escalate(
+                f"the model kept failing ({exc.kind}) after {attempt} attempts; last: {exc}"
+            )
             return None
         if isinstance(exc, ModelRateLimited) and exc.retry_after is not None:
             if exc.retry_after > policy.max_rate_limit_wait_s:

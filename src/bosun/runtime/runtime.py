@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import secrets
 import time
@@ -18,7 +19,14 @@ from structlog.contextvars import bound_contextvars
 from bosun.config import Settings, load_settings
 from bosun.data.store import AuditEvent, NewRun, RunRow, StepRow, Store, WriteOp
 from bosun.data.writer import GroupCommitWriter
-from bosun.errors import AgentNotFound, DuplicateRun, RunNotFound, RunStateConflict, UserError
+from bosun.errors import (
+    AgentNotFound,
+    DuplicateRun,
+    IdempotencyConflict,
+    RunNotFound,
+    RunStateConflict,
+    UserError,
+)
 from bosun.models.base import ToolCall, Usage
 from bosun.runtime.agent import Agent, ResolvedInstructions
 from bosun.runtime.budget import SpendGuard
@@ -32,12 +40,41 @@ from bosun.tools.privacy import Privacy, VaultEntry
 from bosun.tools.secrets import SecretsProvider
 from bosun.trust import Content, ContentScreen, Trust
 
-__all__ = ["JournalObserver", "RunResult", "RunSnapshot", "Runtime", "new_run_id"]
+__all__ = [
+    "JournalObserver",
+    "RunResult",
+    "RunSnapshot",
+    "Runtime",
+    "new_run_id",
+    "request_digest",
+]
 
 
 def new_run_id() -> str:
     """Time-sortable run id: 12 hex digits of milliseconds, then 16 random hex digits."""
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def request_digest(agent: str, input: str | Sequence[Content]) -> str:
+    """What an idempotency key stands for: SHA-256 over the agent and the input parts (text,
+    trust, source). A plain string is one part of user content, as the run reads it."""
+    parts = [Content(text=input)] if isinstance(input, str) else list(input)
+    canonical = json.dumps(
+        {"agent": agent, "input": [p.to_json() for p in parts]}, sort_keys=True
+    )  # ASCII escapes: lone surrogates in the text still encode
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_same_request(row: RunRow, agent: str, key: str, digest: str | None) -> None:
+    """`IdempotencyConflict` unless `row`, the run stored under `key`, is this request."""
+    # A run stored before digests (migration 0005) has only its agent to compare.
+    legacy = row.request_digest is None
+    if (row.agent != agent) if legacy else (row.request_digest != digest):
+        raise IdempotencyConflict(
+            f"Idempotency-Key {key!r} was used for a different request (run {row.id}): "
+            "send a new key with a new request",
+            run_id=row.id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,11 +302,13 @@ class Runtime:
         ):
             if value is not None and not 0 < len(value) <= 200:
                 raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")
+        digest = None if idempotency_key is None else request_digest(agent.name, input)
         if idempotency_key is not None and self.durable:
             existing = await asyncio.to_thread(
                 self.store.find_run, tenant=tenant, idempotency_key=idempotency_key
             )
             if existing is not None:
+                _check_same_request(existing, agent.name, idempotency_key, digest)
                 return RunState(run_id=existing.id, agent=existing.agent)
         scopes = sorted(agent.scopes if grants == "agent" else set(grants))
         run_id = new_run_id()
@@ -302,12 +341,16 @@ class Runtime:
             principal=principal,
             tenant=tenant,
             idempotency_key=idempotency_key,
+            request_digest=digest,
             created_at=now,
         )
         steps = record(state, "run_started", payload, elapsed_s=0.0, audit="run_created")
         try:
             await self._write([new_run, *steps])
         except DuplicateRun as exc:  # another submission with the same key won the race
+            assert idempotency_key is not None  # the unique index is on the key
+            winner = await asyncio.to_thread(self.store.get_run, exc.run_id)
+            _check_same_request(winner, agent.name, idempotency_key, digest)
             return RunState(run_id=exc.run_id, agent=agent.name)
         if not self.durable:
             self._memory[run_id] = state

@@ -10,6 +10,7 @@ POST /v1/runs/{id}/feedback        thumbs, corrections
 GET  /v1/approvals, POST /v1/approvals/{id}          held calls; approve / reject / edit
 GET  /v1/escalations, POST .../{id}/claim, .../resolve  people take and resolve escalations
 GET  /healthz /readyz /metrics     liveness, readiness (store reachable), Prometheus
+GET  /docs /redoc /openapi.json    the API's documentation, served whole (works offline)
 ```
 
 Errors are RFC 9457 problem details (`bosun.service.problems`). The API holds no state of its
@@ -29,6 +30,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi_offline import FastAPIOffline
 
 from bosun.config import ServiceSettings
 from bosun.data.queue import RunQueue
@@ -63,6 +65,7 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer bsn_..
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_... API key")
 _EVENT_POLL_S = 0.2
 _MAX_EMAIL_BYTES = 5_000_000
+_DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts and styles
 
 
 @dataclass
@@ -139,12 +142,17 @@ def create_app(
                 await serving
             await gateway.runtime.aclose()
 
-    app = FastAPI(
+    # /docs and /redoc from files shipped in a package (fastapi-offline), not a CDN: the
+    # service often runs where the internet is out of reach, and the pages were blank there.
+    app = FastAPIOffline(
         title="bosun",
         version="1",
         summary="Run AI agents in production: submit runs, follow them, decide for them.",
         lifespan=lifespan,
         responses=problem_responses(401, 403, 422, 429),
+        static_url=_DOCS_ASSETS,
+        # Swagger UI otherwise sends the schema to validator.swagger.io for a badge.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.bosun = service
     install_problem_handlers(app)
@@ -188,7 +196,7 @@ router = APIRouter()
     "/v1/runs",
     status_code=202,
     response_model=RunOut,
-    responses=problem_responses(400, 404, 413, 415, 422),
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
     tags=["runs"],
 )
 async def submit_run(
@@ -199,7 +207,8 @@ async def submit_run(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
 ) -> RunOut:
-    """Submit a run; a worker drives it. A repeated idempotency key returns its run."""
+    """Submit a run; a worker drives it. The same request again under an idempotency key
+    returns its run; a different request (agent or input) under that key is a 409."""
     await service.check_backlog()
     parts: str | list[Content]
     if isinstance(body.input, str):
@@ -221,7 +230,7 @@ async def submit_run(
     "/v1/inbox",
     status_code=202,
     response_model=RunOut,
-    responses=problem_responses(400, 404, 413, 415, 422),
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
     tags=["runs"],
     openapi_extra={
         "requestBody": {
@@ -238,7 +247,8 @@ async def submit_email(
 ) -> RunOut:
     """Submit a raw RFC 5322 message as a run of the inbox agent (``?agent=``, else
     ``service.inbox_agent``, else the one agent served): the message is untrusted content. A
-    message delivered twice (same Message-ID) is one run."""
+    message delivered twice (same Message-ID) is one run; another message under the same
+    Message-ID is a 409."""
     name = agent or service.settings.inbox_agent
     if name is None:
         served = list(service.gateway.agents)
