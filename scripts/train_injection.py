@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/train_injection.py [--check]
 
-Writes ``src/bosun/gateway/_injection_model.json`` (``--check`` only compares). Deterministic:
+Writes ``src/bosun/gateway/injection/model.json`` (``--check`` only compares). Deterministic:
 fixed seeds, hash-based splits, lbfgs, rounded weights; running it twice gives the same file.
 
 The labelled set, split by *source group* so held-out attacks are texts the model never saw:
@@ -53,15 +53,13 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "scripts")]
 
 from third_party import require  # noqa: E402
 
-from bosun.gateway.injection import (  # noqa: E402
+from bosun.gateway.injection.features import normalize, segments, token_features  # noqa: E402
+from bosun.gateway.injection.rules import rule_hits  # noqa: E402
+from bosun.gateway.injection.screen import (  # noqa: E402
     MIN_NORM,
     MODEL_PATH,
     WINDOW_WORDS,
     InjectionScreen,
-    normalize,
-    rule_hits,
-    segments,
-    token_features,
 )
 
 SEED = 1729

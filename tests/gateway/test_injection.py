@@ -15,7 +15,9 @@ import pytest
 from third_party import data_dir
 
 from bosun.errors import UserError
-from bosun.gateway.injection import MODEL_PATH, RULES, InjectionScreen, Screening
+from bosun.gateway.injection import InjectionScreen, Screening
+from bosun.gateway.injection.rules import RULES
+from bosun.gateway.injection.screen import MODEL_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = data_dir() / "injection"

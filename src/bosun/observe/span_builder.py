@@ -1,22 +1,15 @@
-"""Folding a run's journal entries, in order, into spans (see `bosun.observe.tracing`)."""
+"""Folding a run's journal entries, in order, into spans (see `bosun.observe.tracing`): one
+handler per entry kind, on the bookkeeping of `bosun.observe.span_book`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bosun.data.store import StepRow
-from bosun.observe.spans import (
-    AttributeValue,
-    Span,
-    SpanEvent,
-    SpanKind,
-    SpanStatus,
-    span_id_for,
-)
+from bosun.observe.span_book import OpenWait, SpanBook, named
+from bosun.observe.spans import AttributeValue, SpanEvent
 
 __all__ = ["SpanBuilder", "payload_of"]
 
@@ -30,45 +23,8 @@ def payload_of(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-@dataclass
-class _Open:
-    """A wait that has started and not yet ended."""
-
-    key: str
-    name: str
-    start: float
-    attributes: dict[str, AttributeValue]
-    events: list[SpanEvent] = field(default_factory=list)
-
-
-class SpanBuilder:
+class SpanBuilder(SpanBook):
     """Folds journal entries, in order, into spans."""
-
-    def __init__(self, *, run_id: str, agent: str, parent_span: str | None) -> None:
-        self.run_id = run_id
-        self.agent = agent
-        self.root_id = span_id_for(run_id, "run")
-        self.parent_span = parent_span
-        self.start = 0.0
-        self.last = 0.0
-        self.end: float | None = None
-        self.root_attributes: dict[str, AttributeValue] = {
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.agent.name": agent,
-        }
-        self.prompt: dict[str, AttributeValue] = {}
-        self.root_events: list[SpanEvent] = []
-        self.error: str | None = None
-        self.done: list[_Built] = []
-        self.approvals: dict[str, _Open] = {}
-        self.human: _Open | None = None
-        self.started: dict[str, float] = {}
-        self.tool_names: dict[str, str] = {}
-        self.failures = 0  # consecutive failed model attempts before the next success
-        self.totals = {"input": 0, "output": 0, "model_calls": 0, "tool_calls": 0, "retries": 0}
-        self.cost = Decimal(0)
-
-    # --- entries --------------------------------------------------------------------------
 
     def add(self, step: StepRow, p: dict[str, Any]) -> None:
         handler = _HANDLERS.get(step.kind)
@@ -126,9 +82,7 @@ class SpanBuilder:
                 self.tool_names[str(call.get("id"))] = str(call.get("name"))
         self.totals["model_calls"] += 1
         start = step.created_at - (step.latency_ms or 0.0) / 1000
-        self._span(
-            f"seq:{step.seq}", _named("chat", model), start, step.created_at, attrs, "client"
-        )
+        self._span(f"seq:{step.seq}", named("chat", model), start, step.created_at, attrs, "client")
 
     def _model_error(self, step: StepRow, p: dict[str, Any]) -> None:
         self.failures += 1
@@ -144,7 +98,7 @@ class SpanBuilder:
             attrs["gen_ai.request.model"] = step.model
         start = step.created_at - (step.latency_ms or 0.0) / 1000
         span = self._span(
-            f"seq:{step.seq}", _named("chat", step.model), start, step.created_at, attrs, "client"
+            f"seq:{step.seq}", named("chat", step.model), start, step.created_at, attrs, "client"
         )
         self._fail(span, str(p.get("message") or kind))
 
@@ -176,7 +130,7 @@ class SpanBuilder:
         if start is None:
             start = step.created_at - (step.latency_ms or 0.0) / 1000
         span = self._span(
-            f"tool:{call_id}", _named("execute_tool", tool), start, step.created_at, attrs
+            f"tool:{call_id}", named("execute_tool", tool), start, step.created_at, attrs
         )
         if status != "ok":
             span.attributes["error.type"] = status
@@ -210,9 +164,9 @@ class SpanBuilder:
                 continue
             call_id = str(call.get("id"))
             tool = str(call.get("name") or self.tool_names.get(call_id, ""))
-            self.approvals[call_id] = _Open(
+            self.approvals[call_id] = OpenWait(
                 key=f"approval:{call_id}",
-                name=_named("await_approval", tool),
+                name=named("await_approval", tool),
                 start=step.created_at,
                 attributes={
                     "bosun.operation": "await_approval",
@@ -240,7 +194,7 @@ class SpanBuilder:
             wait.events.append(event)
 
     def _human_requested(self, step: StepRow, p: dict[str, Any]) -> None:
-        self.human = _Open(
+        self.human = OpenWait(
             key=f"human:{step.seq}",
             name="await_human",
             start=step.created_at,
@@ -275,7 +229,7 @@ class SpanBuilder:
         status = str(p.get("status") or step.status)
         if status == "escalated":
             handoff = _dict(p.get("handoff"))
-            self.human = _Open(
+            self.human = OpenWait(
                 key=f"human:{step.seq}",
                 name="await_human",
                 start=step.created_at,
@@ -316,147 +270,6 @@ class SpanBuilder:
         t = float(row["created_at"])
         self._span(f"audit:{row['id']}", "guardrail output", t, t, attrs)
 
-    # --- helpers --------------------------------------------------------------------------
-
-    def _usage(self, step: StepRow) -> dict[str, AttributeValue]:
-        attrs: dict[str, AttributeValue] = {
-            "gen_ai.usage.input_tokens": step.input_tokens or 0,
-            "gen_ai.usage.output_tokens": step.output_tokens or 0,
-        }
-        self.totals["input"] += step.input_tokens or 0
-        self.totals["output"] += step.output_tokens or 0
-        if step.cost_usd is not None:
-            attrs["bosun.cost_usd"] = float(step.cost_usd)
-            self.cost += Decimal(step.cost_usd)
-        return attrs
-
-    def _attempt(self) -> dict[str, AttributeValue]:
-        attempt, self.failures = self.failures + 1, 0
-        return {"bosun.attempt": attempt}
-
-    def _span(
-        self,
-        key: str,
-        name: str,
-        start: float,
-        end: float,
-        attributes: dict[str, AttributeValue],
-        kind: SpanKind = "internal",
-        *,
-        parent: str | None = None,
-    ) -> _Built:
-        span = _Built(
-            span_id=span_id_for(self.run_id, key),
-            parent_id=parent or self.root_id,
-            name=name,
-            kind=kind,
-            start=min(start, end),
-            end=end,
-            attributes=attributes,
-        )
-        self.done.append(span)
-        return span
-
-    def _instant(
-        self,
-        key: str,
-        name: str,
-        step: StepRow,
-        attributes: dict[str, AttributeValue],
-        *,
-        parent: str | None = None,
-    ) -> None:
-        attrs: dict[str, AttributeValue] = {
-            "bosun.operation": "guardrail",
-            "bosun.guardrail.name": name.removeprefix("guardrail "),
-            **attributes,
-        }
-        self._span(key, name, step.created_at, step.created_at, attrs, parent=parent)
-
-    @staticmethod
-    def _fail(span: _Built, message: str) -> None:
-        span.status = "error"
-        span.message = message
-
-    def _close(self, wait: _Open, end: float) -> None:
-        span = self._span(wait.key, wait.name, wait.start, end, wait.attributes)
-        span.events = wait.events
-
-    def spans(self, run_status: str) -> tuple[Span, ...]:
-        """The root span and every other span, frozen, in start order."""
-        open_waits = [*self.approvals.values(), *([self.human] if self.human else [])]
-        children = [s.freeze() for s in self.done]
-        for wait in open_waits:
-            children.append(
-                Span(
-                    span_id=span_id_for(self.run_id, wait.key),
-                    parent_id=self.root_id,
-                    name=wait.name,
-                    kind="internal",
-                    start=wait.start,
-                    end=None,
-                    attributes={**wait.attributes, "bosun.wait.outcome": "pending"},
-                    events=tuple(wait.events),
-                )
-            )
-        children.sort(key=lambda s: (s.start, s.end is None, s.end or 0.0))
-        attrs: dict[str, AttributeValue] = {
-            **self.root_attributes,
-            **self.prompt,
-            "bosun.run.status": run_status,
-            "gen_ai.usage.input_tokens": self.totals["input"],
-            "gen_ai.usage.output_tokens": self.totals["output"],
-            "bosun.cost_usd": float(self.cost),
-            "bosun.model_calls": self.totals["model_calls"],
-            "bosun.tool_calls": self.totals["tool_calls"],
-            "bosun.retries": self.totals["retries"],
-        }
-        if self.error is not None:
-            attrs["error.type"] = "run_failed"
-        root = Span(
-            span_id=self.root_id,
-            parent_id=self.parent_span,
-            name=_named("invoke_agent", self.agent),
-            kind="internal",
-            start=self.start,
-            end=self.end,
-            attributes=attrs,
-            status="error" if self.error is not None else "unset",
-            status_message=self.error,
-            events=tuple(self.root_events),
-        )
-        return (root, *children)
-
-
-@dataclass
-class _Built:
-    """A span being built: attributes and status can still change."""
-
-    span_id: str
-    parent_id: str
-    name: str
-    kind: SpanKind
-    start: float
-    end: float
-    attributes: dict[str, AttributeValue]
-    status: SpanStatus = "unset"
-    message: str | None = None
-    events: Sequence[SpanEvent] = ()
-
-    def freeze(self) -> Span:
-        return Span(
-            span_id=self.span_id,
-            parent_id=self.parent_id,
-            name=self.name,
-            kind=self.kind,
-            start=self.start,
-            end=self.end,
-            attributes=dict(self.attributes),
-            status=self.status,
-            status_message=self.message,
-            events=tuple(self.events),
-        )
-
 
 _HANDLERS: dict[str, Callable[[SpanBuilder, StepRow, dict[str, Any]], None]] = {
     "run_started": SpanBuilder._run_started,
@@ -485,10 +298,6 @@ _GUARDS = {
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _named(operation: str, subject: str | None) -> str:
-    return f"{operation} {subject}" if subject else operation
 
 
 def _screening(finding: Mapping[str, Any]) -> dict[str, AttributeValue]:

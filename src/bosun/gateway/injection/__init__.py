@@ -1,0 +1,32 @@
+"""Prompt-injection screening: a score, a verdict and the reasons for one piece of text.
+
+Screening is a *signal* for policy (block, flag, escalate, tighten taint), never the only
+defence: taint gating and scopes hold even when a screen misses an attack.
+
+How a text is scored:
+
+1. **Normalise.** Invisible characters (zero-width, bidi controls, Unicode tag characters that
+   smuggle ASCII) are counted and removed; NFKC folds full-width and "mathematical" letters;
+   casefold; runs of whitespace collapse.
+2. **Windows.** The text is cut into segments (sentences, lines, ``|`` fields) and every run of
+   consecutive segments up to `WINDOW_WORDS` words is scored by a linear model: learned weights
+   for word unigrams, bigrams and five-letter prefixes (the prefixes carry German compounds and
+   inflections), normalised by the square root of the feature count, plus hand-made structural
+   rules (`RULES`). The text's score is the best window's, so a short attack planted in a long
+   benign email is not diluted.
+3. **Hidden and encoded content.** CSS-hidden HTML, comments, tag characters, base64 and hex
+   blobs that decode to text, and rot13 text that reads as an override are scored as well, with
+   a boost: instructions nobody was meant to see are worse than visible ones.
+
+The weights and the default thresholds come from ``scripts/train_injection.py``, which fits on
+the shared injection data and chooses the thresholds on out-of-fold scores (see its docstring).
+
+The rule table and its gates are in `rules`, normalisation, segments and word features in
+`features`, and the screen with its fitted model (``model.json``) in `screen`.
+"""
+
+from __future__ import annotations
+
+from bosun.gateway.injection.screen import InjectionScreen, Screening
+
+__all__ = ["InjectionScreen", "Screening"]

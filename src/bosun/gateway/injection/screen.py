@@ -1,0 +1,249 @@
+"""`InjectionScreen`: the linear model over windows of segments, hidden and encoded content,
+and the verdict; `Screening` is what it returns."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import repeat
+from pathlib import Path
+from typing import Any, Literal
+
+from bosun.errors import UserError
+from bosun.gateway.injection.features import normalize, segments, token_features
+from bosun.gateway.injection.rules import RULES, rule_hits
+
+__all__ = ["MIN_NORM", "MODEL_PATH", "WINDOW_WORDS", "InjectionScreen", "Screening"]
+
+MODEL_PATH = Path(__file__).with_name("model.json")
+"""The shipped weights and thresholds, written by ``scripts/train_injection.py``."""
+
+WINDOW_WORDS = 40
+"""A window grows segment by segment until it holds this many words."""
+
+MIN_NORM = 16
+"""Windows with fewer features are scaled as if they had this many: three words are weak
+evidence either way."""
+
+# Decoding every long token of a huge input would let one request buy a lot of CPU.
+_MAX_BLOBS = 16
+_HIDDEN_BOOST = 1.5
+_ENCODED_BOOST = 1.0
+_TAG_CHARS_LOGIT = 3.0
+
+Verdict = Literal["clean", "suspicious", "injection"]
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What a screen found in one text."""
+
+    score: float
+    """Estimated chance (0..1) that the text carries an injection."""
+    verdict: Verdict
+    """``score`` against the screen's thresholds."""
+    signals: tuple[str, ...]
+    """Human-readable reasons, e.g. ``"hidden text: zero-width characters"``."""
+
+
+_HIDDEN_HTML = re.compile(
+    r"<(\w+)[^>]*?style\s*=\s*[\"'][^\"']*?(?:display\s*:\s*none|visibility\s*:\s*hidden"
+    r"|font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])|color\s*:\s*(?:#fff"
+    r"(?:fff)?|white|transparent)\b)[^>]*>(.{0,4000}?)</\1\s*>"
+    r"|<!--(.{0,4000}?)-->",
+    re.IGNORECASE | re.DOTALL,
+)
+_TAG = re.compile(r"<[^>]{0,200}>")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){16,}")
+_ROT13_CUES = ("ignore", "instruction", "disregard", "forget", "prompt", "you are now", "jailbreak")
+_STRONG = tuple(r for r in RULES if r.name in {"override", "jailbreak", "prompt_leak", "persona"})
+
+
+@dataclass(frozen=True)
+class _Model:
+    bias: float
+    weights: dict[str, float]
+    rules: dict[str, float]
+    suspicious_at: float
+    injection_at: float
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> _Model:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        learned: dict[str, float] = data["rules"]
+        return _Model(
+            bias=float(data["bias"]),
+            weights={k: float(v) for k, v in data["weights"].items()},
+            rules={r.name: max(float(learned.get(r.name, 0.0)), r.prior) for r in RULES},
+            suspicious_at=float(data["thresholds"]["suspicious_at"]),
+            injection_at=float(data["thresholds"]["injection_at"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"cannot read the injection model {path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _Best:
+    logit: float
+    snippet: str
+    hits: tuple[tuple[str, str], ...]
+
+
+class InjectionScreen:
+    """Scores text for prompt injection. Thread-safe; construct once and reuse."""
+
+    def __init__(
+        self,
+        *,
+        suspicious_at: float | None = None,
+        injection_at: float | None = None,
+        model_path: Path | None = None,
+    ) -> None:
+        """Thresholds default to the calibrated ones shipped with the model."""
+        self._model = _load(model_path or MODEL_PATH)
+        self.suspicious_at = self._model.suspicious_at if suspicious_at is None else suspicious_at
+        """A score at or above this is ``suspicious``: flag it, tighten taint."""
+        self.injection_at = self._model.injection_at if injection_at is None else injection_at
+        """A score at or above this is ``injection``: block or escalate."""
+        if not 0.0 < self.suspicious_at <= self.injection_at <= 1.0:
+            raise UserError(
+                "InjectionScreen needs 0 < suspicious_at <= injection_at <= 1, got "
+                f"suspicious_at={self.suspicious_at}, injection_at={self.injection_at}"
+            )
+
+    def screen(self, text: str) -> Screening:
+        """Score one text: an input, an email body, a retrieved document, a tool result."""
+        norm, signals, smuggled = normalize(text)
+        best = self._score(norm)
+        logit = best.logit
+        if smuggled:
+            logit = max(
+                logit, _TAG_CHARS_LOGIT, self._score(normalize(" ".join(smuggled))[0]).logit
+            )
+        hidden = self._hidden(text, signals)
+        encoded = self._encoded(text, norm, signals)
+        logit = max(logit, hidden, encoded)
+        score = 1.0 / (1.0 + math.exp(-logit))
+        reasons = [f"{_REASONS[name]}: '{_clip(snippet)}'" for name, snippet in best.hits]
+        if not best.hits and score >= self.suspicious_at and logit == best.logit:
+            reasons.append(f"phrasing like known injections: '{_clip(best.snippet)}'")
+        verdict: Verdict = "clean"
+        if score >= self.injection_at:
+            verdict = "injection"
+        elif score >= self.suspicious_at:
+            verdict = "suspicious"
+        return Screening(score=score, verdict=verdict, signals=tuple(_dedupe(reasons + signals)))
+
+    def _score(self, norm: str) -> _Best:
+        """The best window's logit, over every run of segments up to `WINDOW_WORDS` words."""
+        model = self._model
+        segs = segments(norm)
+        if not segs:
+            return _Best(model.bias, "", ())
+        get = model.weights.get
+        sums: list[float] = []
+        counts: list[int] = []
+        for _, _, tokens in segs:
+            feats = token_features(tokens)
+            sums.append(sum(map(get, feats, repeat(0.0))))
+            counts.append(len(feats))
+        hits = rule_hits(norm, segs)
+        best = (-math.inf, 0, 0)
+        for i in range(len(segs)):
+            total, n, words = 0.0, 0, 0
+            seen: dict[str, float] = {}
+            for j in range(i, len(segs)):
+                words += len(segs[j][2])
+                if words > WINDOW_WORDS and j > i:
+                    break
+                total += sums[j]
+                n += counts[j]
+                for name, _ in hits[j]:
+                    seen[name] = model.rules[name]
+                logit = model.bias + total / math.sqrt(max(n, MIN_NORM)) + sum(seen.values())
+                if logit > best[0]:
+                    best = (logit, i, j)
+        logit, i, j = best
+        window_hits = tuple(h for k in range(i, j + 1) for h in hits[k])
+        return _Best(logit, norm[segs[i][0] : segs[j][1]], window_hits)
+
+    def _hidden(self, text: str, signals: list[str]) -> float:
+        """Score CSS-hidden HTML and comments, boosted; -inf when there is none."""
+        found = [m.group(2) or m.group(3) or "" for m in _HIDDEN_HTML.finditer(text)]
+        if not found:
+            return -math.inf
+        signals.append("hidden text: HTML hidden by style or comment")
+        content = _TAG.sub(" ", " \n".join(found[:_MAX_BLOBS]))
+        return self._score(normalize(content)[0]).logit + _HIDDEN_BOOST
+
+    def _encoded(self, text: str, norm: str, signals: list[str]) -> float:
+        """Score base64, hex and rot13 payloads that decode to text; -inf when there is none."""
+        decoded: list[tuple[str, str]] = []
+        # Regex-scanning all of a long text for blobs costs more than splitting it on spaces.
+        for word in [w for w in text.split() if len(w) >= 24][: 4 * _MAX_BLOBS]:
+            m = _HEX.search(word)
+            plain = _printable(binascii.unhexlify(m.group(0))) if m else None
+            if plain:
+                decoded.append(("hex", plain))
+            elif (m := _BASE64.search(word)) and (plain := _b64_text(m.group(0))):
+                decoded.append(("base64", plain))
+            if len(decoded) >= _MAX_BLOBS:
+                break
+        rot = codecs.encode(norm, "rot13")
+        if (
+            any(cue in rot for cue in _ROT13_CUES)
+            and any(r.pattern.search(rot) for r in _STRONG)
+            and not any(r.pattern.search(norm) for r in _STRONG)
+        ):
+            decoded.append(("rot13", rot))
+        best = -math.inf
+        for kind, plain in decoded:
+            logit = self._score(normalize(plain)[0]).logit
+            prob = 1.0 / (1.0 + math.exp(-logit))
+            what = "instructions" if prob >= self.suspicious_at else "text"
+            signals.append(f"encoded payload: {kind} decodes to {what}")
+            best = max(best, logit + _ENCODED_BOOST)
+        return best
+
+
+_REASONS = {r.name: r.reason for r in RULES}
+
+
+def _b64_text(blob: str) -> str | None:
+    try:
+        raw = base64.b64decode(
+            blob + "=" * (-len(blob) % 4), altchars=b"-_" if "-" in blob else None
+        )
+    except (binascii.Error, ValueError):
+        return None
+    return _printable(raw)
+
+
+def _printable(raw: bytes) -> str | None:
+    """Decoded bytes as text if they read like words, else None (hashes, ids, binary)."""
+    try:
+        plain = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    letters = sum(c.isalpha() or c == " " for c in plain)
+    if plain.count(" ") < 2 or letters < 0.8 * len(plain):
+        return None
+    return plain
+
+
+def _clip(snippet: str, limit: int = 60) -> str:
+    snippet = snippet.replace("\n", " ").strip()
+    return snippet if len(snippet) <= limit else snippet[: limit - 1] + "…"
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
