@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bosun.errors import ConfigError, InvalidInput, RateLimited, StoreError, UserError
@@ -209,6 +209,7 @@ def windows(draw: st.DrawFn) -> tuple[Window, int, int, int]:
     return window, limit, expiry, cost
 
 
+@example(((1, 60.0, 0, 120.0), 1, 60, 1))  # the weight is exactly the limit right now
 @given(windows())
 def test_the_wait_is_zero_exactly_when_a_hit_fits(
     case: tuple[Window, int, int, int],

@@ -235,9 +235,13 @@ def _wait_s(window: tuple[int, float, int, float], limit: int, expiry: int, cost
     allowed = limit - cost + 1  # the weighted count must fall below this
     if current < allowed:
         # The current window alone leaves room: wait for the previous one's weight to fade.
-        return max(0.0, previous_ttl - (allowed - current) * expiry / previous)
-    # The current window alone is too full: it must roll over and then fade in turn.
-    return left + expiry * (1 - allowed / current)
+        wait = previous_ttl - (allowed - current) * expiry / previous
+    else:
+        # The current window alone is too full: it must roll over and then fade in turn.
+        wait = left + expiry * (1 - allowed / current)
+    # It does not fit now, so the answer is never 0 even when the weight reaches the limit
+    # exactly now (hypothesis found previous=1, ttl=expiry, limit=cost=1).
+    return max(wait, 1e-9 * expiry)
 
 
 def _window(item: limits.RateLimitItem) -> str:
