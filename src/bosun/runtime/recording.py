@@ -7,15 +7,17 @@ the run row's changes, and an audit row when the entry is an auditable decision 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from pydantic_core import to_json
 
 from bosun.data.store import AuditEvent, RunUpdate, Step, WriteOp
+from bosun.models.base import parse_arguments
 from bosun.runtime.state import Entry, RunState
 
-__all__ = ["record", "totals"]
+__all__ = ["canonical_arguments", "record", "safe_text", "totals", "valid_text"]
 
 
 def record(
@@ -75,3 +77,30 @@ def totals(state: RunState) -> dict[str, Any]:
         "output_tokens": state.usage.output_tokens,
         "cost_usd": None if state.cost_unknown and not state.cost_usd else state.cost_usd,
     }
+
+
+def valid_text(text: str) -> bool:
+    """Whether `text` is valid Unicode (no lone surrogates): what the journal takes."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
+def safe_text(text: str) -> str:
+    """`text` with anything that is not valid Unicode replaced, so it can be journaled."""
+    return text if valid_text(text) else text.encode("utf-8", "replace").decode()
+
+
+def canonical_arguments(arguments: str) -> str:
+    """Tool-call arguments as compact canonical JSON (unchanged when not JSON), journalable."""
+    try:
+        text = json.dumps(parse_arguments(arguments), ensure_ascii=False, separators=(",", ":"))
+    except ValueError:
+        return arguments
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates: keep them escaped so the journal takes them
+        text = json.dumps(parse_arguments(arguments), separators=(",", ":"))
+    return text
