@@ -4,41 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from structlog.contextvars import bound_contextvars
 
 from bosun.config import Settings, load_settings
-from bosun.data.store import AuditEvent, NewRun, RunRow, StepRow, Store, WriteOp
+from bosun.data.store import AuditEvent, NewRun, Store, WriteOp
 from bosun.data.writer import GroupCommitWriter
 from bosun.errors import (
     AgentNotFound,
     DuplicateRun,
-    IdempotencyConflict,
     RunNotFound,
     RunStateConflict,
     UserError,
 )
-from bosun.models.base import ToolCall, Usage
-from bosun.runtime.agent import Agent, ResolvedInstructions
+from bosun.runtime.agent import Agent
 from bosun.runtime.budget import SpendGuard
 from bosun.runtime.driver import RunDriver
 from bosun.runtime.recording import record
-from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
-from bosun.runtime.taint import mask
+from bosun.runtime.results import JournalObserver, RunResult, RunSnapshot
+from bosun.runtime.starting import (
+    Input,
+    check_same_request,
+    new_run_id,
+    request_digest,
+    started_payload,
+)
+from bosun.runtime.state import Entry, RunState, RunStatus
 from bosun.tools.breaker import BreakerState
 from bosun.tools.pipeline import ToolExecutor
-from bosun.tools.privacy import Privacy, VaultEntry
+from bosun.tools.privacy import Privacy
 from bosun.tools.secrets import SecretsProvider
-from bosun.trust import Content, ContentScreen, Trust
+from bosun.trust import ContentScreen
 
 __all__ = [
     "JournalObserver",
@@ -50,104 +51,7 @@ __all__ = [
 ]
 
 
-def new_run_id() -> str:
-    """Time-sortable run id: 12 hex digits of milliseconds, then 16 random hex digits."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
-
-
-def request_digest(agent: str, input: str | Sequence[Content]) -> str:
-    """What an idempotency key stands for: SHA-256 over the agent and the input parts (text,
-    trust, source). A plain string is one part of user content, as the run reads it."""
-    parts = [Content(text=input)] if isinstance(input, str) else list(input)
-    canonical = json.dumps(
-        {"agent": agent, "input": [p.to_json() for p in parts]}, sort_keys=True
-    )  # ASCII escapes: lone surrogates in the text still encode
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _check_same_request(row: RunRow, agent: str, key: str, digest: str | None) -> None:
-    """`IdempotencyConflict` unless `row`, the run stored under `key`, is this request."""
-    # A run stored before digests (migration 0005) has only its agent to compare.
-    legacy = row.request_digest is None
-    if (row.agent != agent) if legacy else (row.request_digest != digest):
-        raise IdempotencyConflict(
-            f"Idempotency-Key {key!r} was used for a different request (run {row.id}): "
-            "send a new key with a new request",
-            run_id=row.id,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """How a run stands after the runtime stopped driving it."""
-
-    run_id: str
-    """The run."""
-    agent: str
-    """Agent name."""
-    status: RunStatus
-    """Completed, escalated, waiting for approval, ..."""
-    output: str | None
-    """Final answer, when completed."""
-    handoff: Handoff | None
-    """The package for a person, when escalated."""
-    error: str | None
-    """What went wrong, when failed."""
-    usage: Usage
-    """Tokens over all model calls."""
-    cost_usd: Decimal | None
-    """Spend; None when some call's price is unknown and nothing was priced."""
-    model_calls: int
-    """Model calls made."""
-    tool_calls: int
-    """Tool calls made."""
-    retries: int
-    """Model and tool retries."""
-    waiting_for: tuple[ToolCall, ...] = ()
-    """Calls held for a person's decision (`Runtime.decide` takes their ids)."""
-
-    @classmethod
-    def of(cls, state: RunState) -> RunResult:
-        """Snapshot a run state."""
-        return cls(
-            run_id=state.run_id,
-            agent=state.agent,
-            status=state.status,
-            output=state.output,
-            handoff=state.handoff,
-            error=state.error,
-            usage=state.usage,
-            cost_usd=None if state.cost_unknown and not state.cost_usd else state.cost_usd,
-            model_calls=state.model_calls,
-            tool_calls=state.tool_calls,
-            retries=state.retries,
-            waiting_for=tuple(c for c in state.pending if c.id in state.awaiting_approval),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RunSnapshot:
-    """A stored run read once: its row, its journal, and the state folded from the journal."""
-
-    row: RunRow
-    """The run row (tenant, timestamps, assignee, totals)."""
-    steps: list[StepRow]
-    """Every journal entry, in order."""
-    state: RunState
-    """The fold of `steps`."""
-
-
-class JournalObserver(Protocol):
-    """Sees each batch of a run's journal entries once it is durable (metrics)."""
-
-    def observe(self, agent: str, ops: Sequence[WriteOp]) -> None:
-        """Called on the event loop: keep it to counters, never I/O."""
-        ...
-
-
 Grants = Iterable[str] | Literal["agent"]
-Input = str | Sequence[Content]
-"""A run's input: plain text (the submitter's, labelled ``user``) or labelled parts."""
 
 
 class Runtime:
@@ -308,7 +212,7 @@ class Runtime:
                 self.store.find_run, tenant=tenant, idempotency_key=idempotency_key
             )
             if existing is not None:
-                _check_same_request(existing, agent.name, idempotency_key, digest)
+                check_same_request(existing, agent.name, idempotency_key, digest)
                 return RunState(run_id=existing.id, agent=existing.agent)
         scopes = sorted(agent.scopes if grants == "agent" else set(grants))
         run_id = new_run_id()
@@ -320,10 +224,10 @@ class Runtime:
                 agent.instructions.resolve, key=conversation or run_id
             )
         if self.privacy is None:
-            payload = self._started_payload(agent, run_id, input, conversation, resolved)
+            payload = started_payload(self.privacy, agent, run_id, input, conversation, resolved)
         else:  # PII detection is CPU work: hundreds of KB must not stall the event loop
             payload = await asyncio.to_thread(
-                self._started_payload, agent, run_id, input, conversation, resolved
+                started_payload, self.privacy, agent, run_id, input, conversation, resolved
             )
         text: str = payload["input"]
         payload.update(principal=principal, grants=scopes)
@@ -350,56 +254,11 @@ class Runtime:
         except DuplicateRun as exc:  # another submission with the same key won the race
             assert idempotency_key is not None  # the unique index is on the key
             winner = await asyncio.to_thread(self.store.get_run, exc.run_id)
-            _check_same_request(winner, agent.name, idempotency_key, digest)
+            check_same_request(winner, agent.name, idempotency_key, digest)
             return RunState(run_id=exc.run_id, agent=agent.name)
         if not self.durable:
             self._memory[run_id] = state
         return state
-
-    def _started_payload(
-        self,
-        agent: Agent,
-        run_id: str,
-        input: Input,
-        conversation: str | None,
-        resolved: ResolvedInstructions | None,
-    ) -> dict[str, Any]:
-        """The run_started entry: labelled parts, PII masked, the spotlight boundary."""
-        parts = [Content(text=input)] if isinstance(input, str) else list(input)
-        if not parts:
-            raise UserError("a run needs some input")
-        vault: list[VaultEntry] = []
-        if self.privacy is not None:
-            parts = [
-                Content(
-                    text=mask(self.privacy, run_id, p.text, {}, vault),
-                    trust=p.trust,
-                    source=p.source,
-                )
-                for p in parts
-            ]
-        untrusted = any(p.trust is Trust.UNTRUSTED for p in parts)
-        instructions = agent.instructions
-        prompt = None
-        if resolved is not None:
-            instructions, prompt = resolved.text, dict(resolved.source)
-        payload: dict[str, Any] = {
-            "input": "\n\n".join(p.text for p in parts),
-            "instructions": instructions,
-            "boundary": secrets.token_hex(4),
-            "spotlight": untrusted or any(t.policy.untrusted_output for t in agent.tools),
-        }
-        if prompt is not None:
-            payload["prompt"] = prompt
-        if resolved is not None and resolved.model_settings:
-            payload["model_settings"] = dict(resolved.model_settings)
-        if conversation is not None:
-            payload["conversation"] = conversation
-        if not isinstance(input, str):
-            payload["parts"] = [p.to_json() for p in parts]
-        if vault:
-            payload["vault"] = [e.to_json() for e in vault]
-        return payload
 
     async def resume(self, run_id: str) -> RunResult:
         """Drive a run from where its journal ends. Parked and finished runs return as they are.

@@ -1,0 +1,83 @@
+"""What the runtime hands back about a run: its result, a stored snapshot, and the observer
+protocol that sees its durable entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from bosun.data.store import RunRow, StepRow, WriteOp
+from bosun.models.base import ToolCall, Usage
+from bosun.runtime.state import Handoff, RunState, RunStatus
+
+__all__ = ["JournalObserver", "RunResult", "RunSnapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run stands after the runtime stopped driving it."""
+
+    run_id: str
+    """The run."""
+    agent: str
+    """Agent name."""
+    status: RunStatus
+    """Completed, escalated, waiting for approval, ..."""
+    output: str | None
+    """Final answer, when completed."""
+    handoff: Handoff | None
+    """The package for a person, when escalated."""
+    error: str | None
+    """What went wrong, when failed."""
+    usage: Usage
+    """Tokens over all model calls."""
+    cost_usd: Decimal | None
+    """Spend; None when some call's price is unknown and nothing was priced."""
+    model_calls: int
+    """Model calls made."""
+    tool_calls: int
+    """Tool calls made."""
+    retries: int
+    """Model and tool retries."""
+    waiting_for: tuple[ToolCall, ...] = ()
+    """Calls held for a person's decision (`Runtime.decide` takes their ids)."""
+
+    @classmethod
+    def of(cls, state: RunState) -> RunResult:
+        """Snapshot a run state."""
+        return cls(
+            run_id=state.run_id,
+            agent=state.agent,
+            status=state.status,
+            output=state.output,
+            handoff=state.handoff,
+            error=state.error,
+            usage=state.usage,
+            cost_usd=None if state.cost_unknown and not state.cost_usd else state.cost_usd,
+            model_calls=state.model_calls,
+            tool_calls=state.tool_calls,
+            retries=state.retries,
+            waiting_for=tuple(c for c in state.pending if c.id in state.awaiting_approval),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    """A stored run read once: its row, its journal, and the state folded from the journal."""
+
+    row: RunRow
+    """The run row (tenant, timestamps, assignee, totals)."""
+    steps: list[StepRow]
+    """Every journal entry, in order."""
+    state: RunState
+    """The fold of `steps`."""
+
+
+class JournalObserver(Protocol):
+    """Sees each batch of a run's journal entries once it is durable (metrics)."""
+
+    def observe(self, agent: str, ops: Sequence[WriteOp]) -> None:
+        """Called on the event loop: keep it to counters, never I/O."""
+        ...
