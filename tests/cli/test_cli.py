@@ -122,3 +122,13 @@ def test_help_texts_have_no_line_breaks_mid_paragraph() -> None:
                 assert "\n" not in paragraph, command.help
     listing = runner.invoke(app, ["--help"], terminal_width=80).output
     assert "hand back what is in flight" in listing  # worker's help, once split in two
+
+
+def test_serve_and_worker_help_show_their_defaults() -> None:
+    """Options whose defaults come from settings say which setting and what it defaults to."""
+    serve_help = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    assert "service.host = 127.0.0.1" in serve_help
+    assert "service.port = 8080" in serve_help
+    assert "[default: embedded-worker]" in serve_help
+    worker_help = runner.invoke(app, ["worker", "--help"], env={"COLUMNS": "200"}).output
+    assert "service.concurrency = 16" in worker_help

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bosun.cli.options import DbOption
-from bosun.config import Settings, load_settings
+from bosun.config import ServiceSettings, Settings, load_settings
 from bosun.data.store import Store
 from bosun.errors import BosunError
 from bosun.gateway.auth import ApiKeys, Principal, Roles
@@ -29,6 +29,12 @@ __all__ = ["inbox_app", "keys_app", "serve", "worker"]
 logger = logging.getLogger(__name__)
 console = Console()
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the service's principals.")
+
+
+def _setting(name: str) -> str:
+    """How --help shows a default that comes from settings: the setting and its default."""
+    return f"service.{name} = {ServiceSettings.model_fields[name].default}"
+
 
 AgentOption = Annotated[
     list[str] | None,
@@ -49,8 +55,13 @@ def _system(settings: Settings, agents: list[str] | None, *, worker: bool = True
 
 def serve(
     agent: AgentOption = None,
-    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Listen address.", show_default=_setting("host")),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Listen port.", show_default=_setting("port"))
+    ] = None,
     db: DbOption = None,
     embedded_worker: Annotated[
         bool, typer.Option(help="Drive runs in this process too (the one-machine setup).")
@@ -95,7 +106,10 @@ def _print_grants(system: System) -> None:
 def worker(
     agent: AgentOption = None,
     db: DbOption = None,
-    concurrency: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Runs driven at once.", show_default=_setting("concurrency")),
+    ] = None,
 ) -> None:
     """Run a worker: claim queued runs and drive them until SIGTERM (then finish or hand
     back what is in flight)."""
