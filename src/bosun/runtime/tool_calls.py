@@ -8,7 +8,7 @@ then: escalate, or park for approval / a person, or go back to the model
 ```
 
 `RunDriver` (driver.py) extends `ToolCalls`: the loop, the model calls, the journal and the
-run's endings are the driver's, declared abstract here.
+run's endings are the driver's, declared here as the attributes this half calls.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import functools
 import json
 import logging
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -71,7 +70,7 @@ class _AskHuman:
     question: str
 
 
-class ToolCalls(ABC):
+class ToolCalls:
     """Runs the pending tool calls of a run's latest model response."""
 
     agent: Agent
@@ -85,31 +84,11 @@ class ToolCalls(ABC):
     _deferred: list[WriteOp]
     _write: Write
 
-    @abstractmethod
-    def elapsed(self) -> float:
-        """Active seconds of the run, across processes."""
-
-    @abstractmethod
-    async def _append(
-        self,
-        kind: str,
-        payload: dict[str, Any],
-        *,
-        defer: bool = False,
-        value: Any = None,
-        audit: str | None = None,
-        approver: str | None = None,
-        **columns: Any,
-    ) -> None:
-        """Journal an entry (the driver's)."""
-
-    @abstractmethod
-    async def _escalate(self, reason: str, *, question: str | None = None) -> None:
-        """End the run as escalated (the driver's)."""
-
-    @abstractmethod
-    def _handoff(self, reason: str, question: str) -> Handoff:
-        """The package for a person (the driver's)."""
+    # The driver's: the run's clock, its journal and its endings.
+    elapsed: Callable[[], float]
+    _append: Callable[..., Awaitable[None]]
+    _escalate: Callable[..., Awaitable[None]]
+    _handoff: Callable[[str, str], Handoff]
 
     async def _run_tools(self) -> None:
         calls = list(self.state.pending)
