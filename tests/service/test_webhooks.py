@@ -203,7 +203,7 @@ async def test_each_status_maps_to_its_event(
     ids: dict[str, str] = {}
     for status in expected:
         run_id = ids[status] = await a_run(store)
-        with store._write() as conn:  # statuses a scripted run does not stop in
+        with store.transaction() as conn:  # statuses a scripted run does not stop in
             conn.execute(runs.update().where(runs.c.id == run_id).values(status=status))
     everything = ("run.waiting", "run.escalated", "run.cancelled", "run.completed")
     d = WebhookDispatcher(store, [subscription(receiver.url(), events=everything)], clock=clock)
@@ -332,10 +332,10 @@ async def test_a_rescan_never_duplicates_and_a_new_status_is_a_new_event(
     run_id = await a_run(store)
     d = WebhookDispatcher(store, [subscription(receiver.url())], clock=clock)
     assert await d.enqueue_due() == 1
-    with store._write() as conn:  # as if the mark were lost: the same event is found again
+    with store.transaction() as conn:  # as if the mark were lost: the same event is found again
         conn.execute(runs.update().values(notified_at=None))
     assert await d.enqueue_due() == 0
-    with store._write() as conn:  # the run moves on: a new event
+    with store.transaction() as conn:  # the run moves on: a new event
         conn.execute(runs.update().values(status="failed", updated_at=runs.c.updated_at + 1))
     assert await d.enqueue_due() == 1
     assert await d.deliver_due() == 2
