@@ -1,0 +1,34 @@
+"""Memory: what a run knows beyond its own input.
+
+```
+session memory    a run of a thread starts from the thread's summary + recent turns
+                  (threads.py decides, summary.py folds, verbatim.py keeps what matters;
+                  the runtime reads and journals it: bosun.runtime.threads)
+request pruning   stale tool output stubbed before a request outgrows the budget (pruning.py)
+long-term memory  facts, preferences, past resolutions, scoped tenant -> customer -> agent,
+                  written by `remember`, read by `recall` (tools.py, search.py, upkeep.py)
+```
+
+The package sits between the runtime and the tools: it uses models (the summarizer), tools
+(`remember`/`recall`) and data (the repositories), and the runtime uses it.
+"""
+
+from bosun.memory.pruning import estimate_tokens, prune_stale_tool_output
+from bosun.memory.summary import Draft, ModelSummarizer, Summarizer, Summary, Turn, fold
+from bosun.memory.threads import ThreadMemory, split_window
+from bosun.memory.verbatim import Kept, extract
+
+__all__ = [
+    "Draft",
+    "Kept",
+    "ModelSummarizer",
+    "Summarizer",
+    "Summary",
+    "ThreadMemory",
+    "Turn",
+    "estimate_tokens",
+    "extract",
+    "fold",
+    "prune_stale_tool_output",
+    "split_window",
+]
