@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from bosun.data.spend import SpendRows
 from bosun.data.store import Store
 from bosun.data.threads import ThreadRows
 from bosun.memory.threads import ThreadMemory
 from bosun.models.base import ModelRequest, ModelResponse
+from bosun.observe.tracing import trace_of
 from bosun.runtime import Agent, RunStatus, Runtime
 from bosun.testing import ScriptedModel, call, reply
 from bosun.tools import tool
@@ -285,3 +288,24 @@ async def test_the_thread_is_part_of_the_idempotent_request(store: Store) -> Non
         assert await rt.start(agent, "hi", thread="t", idempotency_key="k") == first
         with pytest.raises(Exception, match="different request"):
             await rt.start(agent, "hi", thread="u", idempotency_key="k")
+
+
+async def test_the_trace_shows_the_fold_and_costs_count_it(store: Store) -> None:
+    cheap = ScriptedModel(lambda r: reply("sum"), name="cheap", cost_per_1k_tokens=Decimal("1"))
+    agent = Agent(
+        name="desk",
+        model=ScriptedModel(lambda r: reply("ok")),
+        memory=ThreadMemory(summarizer_model=cheap, window_turns=1),
+    )
+    async with Runtime(store=store) as rt:
+        for i in range(3):
+            last = await rt.run(agent, f"turn {i}", thread="t", tenant="acme")
+    trace = trace_of(store, last.run_id)
+    [fold] = [s for s in trace.spans if s.name == "summarize thread"]
+    assert fold.attributes["gen_ai.request.model"] == "cheap"
+    assert fold.attributes["bosun.thread.summary_version"] == 1
+    assert fold.attributes["gen_ai.usage.input_tokens"] > 0
+    assert last.cost_usd is not None and last.cost_usd > 0  # the fold is this run's cost
+    # ...and the spend report counts it as a model call, but not the reads without a fold
+    [row] = SpendRows(store).report(since=0, until=None, by="tenant", limit=5)
+    assert row.model_calls == 3 + 1 and row.cost_usd == last.cost_usd

@@ -14,9 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bosun.memory.summary import Turn
 from bosun.models.base import (
-    AssistantMessage,
     Message,
     ModelResponse,
     SystemMessage,
@@ -25,6 +23,7 @@ from bosun.models.base import (
     Usage,
     UserMessage,
 )
+from bosun.runtime.context import thread_view
 from bosun.runtime.taint import SPOTLIGHT_NOTICE, spotlight
 from bosun.tools.base import ApprovalDecision, ErrorKind, ToolResult
 from bosun.tools.privacy import VaultEntry
@@ -231,50 +230,18 @@ class RunState:
 
     def _thread_context(self, entry: Entry) -> None:
         # The earlier turns go before the run's own input, keeping their labels: untrusted
-        # parts are spotlighted and taint this run as they tainted theirs. Model-written text
-        # (the summary, earlier answers) never grounds outbound values.
+        # parts are spotlighted and taint this run as they tainted theirs.
         p = entry.payload
         self.thread_ready = True
         self._add_vault(p.get("vault"))
         self._add_usage(p)
-        before = len(self.taint)
-        added: list[Message] = []
-        summary = p.get("summary")
-        if summary is not None:
-            text = f"[Summary of the {summary['turns']} earlier turns of this conversation]\n"
-            added.append(self._labelled(text + summary["text"], Trust(summary["trust"]), "summary"))
-        for item in p.get("window", ()):
-            turn = Turn.from_json(item)
-            rendered = ["[Earlier in this conversation]"]
-            lowest = Trust.USER
-            for part in turn.parts:
-                if part.trust is Trust.UNTRUSTED:
-                    source = f"thread:{part.source}"
-                    rendered.append(spotlight(part.text, source=source, boundary=self.boundary))
-                    self.taint.append(source)
-                    lowest = Trust.UNTRUSTED
-                else:
-                    rendered.append(part.text)
-                    self.grounding.append(part.text)
-            added.append(UserMessage(content="\n\n".join(rendered), trust=lowest))
-            if turn.answer and turn.tainted:
-                note = "[Your answer then, written with untrusted content in context]"
-                added.append(self._labelled(f"{note}\n{turn.answer}", Trust.UNTRUSTED, "answer"))
-            elif turn.answer:
-                added.append(AssistantMessage(content=turn.answer))
-        if len(self.taint) > before and not self.spotlit:
+        view = thread_view(p, boundary=self.boundary)
+        self.taint += view.taint
+        self.grounding += view.grounding
+        if view.taint and not self.spotlit:
             self._add_spotlight_notice()
-        self.messages[self.input_index : self.input_index] = added
-        self.input_index += len(added)
-
-    def _labelled(self, text: str, trust: Trust, what: str) -> UserMessage:
-        if trust is not Trust.UNTRUSTED:
-            return UserMessage(content=text, trust=trust)
-        source = f"thread:{what}"
-        self.taint.append(source)
-        return UserMessage(
-            content=spotlight(text, source=source, boundary=self.boundary), trust=Trust.UNTRUSTED
-        )
+        self.messages[self.input_index : self.input_index] = view.messages
+        self.input_index += len(view.messages)
 
     def _add_spotlight_notice(self) -> None:
         notice = SPOTLIGHT_NOTICE.format(boundary=self.boundary)
@@ -364,10 +331,11 @@ class RunState:
         if trust is Trust.UNTRUSTED:
             content = spotlight(content, source=f"tool:{tool}", boundary=self.boundary)
             self.taint.append(f"tool:{tool}")
-        elif result.ok:
+        elif result.ok and trust is Trust.TRUSTED:
             # Only data a trusted tool returned grounds outbound values: never a refusal or
-            # an error (they quote the rejected value), and never the call's own arguments
-            # echoed back (that would launder any value through a lookup).
+            # an error (they quote the rejected value), never the call's own arguments
+            # echoed back (that would launder any value through a lookup), and never a
+            # result the tool labelled ``user`` (a recalled memory was such arguments once).
             self.grounding.append(_without_arguments(content, arguments))
         self.messages.append(ToolMessage(call_id=call_id, name=tool, content=content, trust=trust))
         self.actions.append(

@@ -42,7 +42,7 @@ from bosun.tools.base import (
 )
 from bosun.tools.pipeline import AnyTool, Invocation, ToolExecutor
 from bosun.tools.privacy import Privacy, reveal_placeholders
-from bosun.trust import ContentScreen
+from bosun.trust import ContentScreen, Trust
 
 if TYPE_CHECKING:
     from bosun.runtime.agent import Agent
@@ -205,7 +205,13 @@ class ToolCalls(ABC):
             return await self._ask_human(call)
         tool = self.executor.get(call.name)
         ctx = ToolContext(
-            run_id=state.run_id, step=state.last_step, call_id=call.id, principal=state.principal
+            run_id=state.run_id,
+            step=state.last_step,
+            call_id=call.id,
+            principal=state.principal,
+            tenant=state.tenant,
+            agent=state.agent,
+            taint=tuple(dict.fromkeys(state.taint)),
         )
         side_effect = tool is not None and tool.policy.side_effect
         approval = state.approvals.get(call.id)
@@ -352,7 +358,9 @@ class ToolCalls(ABC):
         """Journal a call's result (PII masked, labelled, screened); True when the screen
         flagged it as an injection."""
         tool = self.executor.get(call.name)
-        untrusted = tool is not None and tool.policy.untrusted_output
+        untrusted = (tool is not None and tool.policy.untrusted_output) or (
+            result.trust is Trust.UNTRUSTED
+        )
         label = functools.partial(
             label_result,
             result,

@@ -65,13 +65,13 @@ def upgrade() -> None:
     op.create_index("ix_memories_expires", "memories", ["expires_at"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            "CREATE INDEX ix_memories_text ON memories USING gin (to_tsvector('simple', text))"
+            "CREATE INDEX ix_memories_text ON memories USING gin (to_tsvector('english', text))"
         )
     else:
         # External-content FTS5 index kept in step by triggers: the text is stored once.
         op.execute(
             "CREATE VIRTUAL TABLE memories_fts USING fts5("
-            "text, content='memories', content_rowid='id', tokenize='unicode61')"
+            "text, content='memories', content_rowid='id', tokenize='porter unicode61')"
         )
         op.execute(
             "CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN "
