@@ -10,6 +10,7 @@ untrusted result's stub stays inside its spotlight markers: what it keeps is sti
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from bosun.memory.verbatim import extract
@@ -18,6 +19,8 @@ from bosun.models.base import AssistantMessage, Message, ToolMessage
 __all__ = ["estimate_tokens", "prune_stale_tool_output"]
 
 _MAX_KEPT = 20
+_MAX_STUBS = 4096
+_STUBS: dict[tuple[str, bytes], str] = {}
 
 
 def estimate_tokens(messages: Sequence[Message]) -> int:
@@ -47,7 +50,7 @@ def prune_stale_tool_output(
         message = out[i]
         if not isinstance(message, ToolMessage) or message.content.startswith("[tool output"):
             continue
-        stub = _stub(message)
+        stub = _stub(message.name, message.content)
         if len(stub) >= len(message.content):
             continue
         total -= (len(message.content) - len(stub)) // 4
@@ -58,8 +61,20 @@ def prune_stale_tool_output(
     return out, pruned
 
 
-def _stub(message: ToolMessage) -> str:
-    content = message.content
+def _stub(name: str, content: str) -> str:
+    # Memoised by digest (stubs are small, results may be large): every later request of
+    # the run stubs the same stale results again, and finding what to keep is a few
+    # regular-expression passes over each.
+    key = (name, hashlib.blake2b(content.encode(), digest_size=16).digest())
+    stub = _STUBS.get(key)
+    if stub is None:
+        if len(_STUBS) >= _MAX_STUBS:
+            _STUBS.clear()
+        stub = _STUBS[key] = _make_stub(name, content)
+    return stub
+
+
+def _make_stub(name: str, content: str) -> str:
     head = tail = ""
     lines = content.split("\n")
     if content.startswith("<<untrusted ") and len(lines) >= 2:
@@ -67,4 +82,4 @@ def _stub(message: ToolMessage) -> str:
         content = "\n".join(lines[1:-1])
     kept = [k.text for k in extract(content, atoms_only=True)][:_MAX_KEPT]
     note = f"; kept: {', '.join(kept)}" if kept else ""
-    return f"{head}[tool output of {message.name} pruned: {len(content)} chars{note}]{tail}"
+    return f"{head}[tool output of {name} pruned: {len(content)} chars{note}]{tail}"
