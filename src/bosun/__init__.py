@@ -18,6 +18,7 @@ async with bosun.Runtime() as runtime:
 from bosun import errors
 from bosun.config import Settings, load_settings
 from bosun.data.store import Store
+from bosun.memory import LongTermMemory, MemoryPolicy, ThreadMemory
 from bosun.models.base import Model, ModelRequest, ModelResponse, ModelSettings, ToolCall, Usage
 from bosun.runtime.agent import Agent, ModelPolicy
 from bosun.runtime.budget import Budget
@@ -34,6 +35,7 @@ from bosun.tools.base import (
     RetryPolicy,
     Risk,
     ToolContext,
+    ToolOutput,
     ToolPolicy,
     ToolResult,
 )
@@ -53,7 +55,9 @@ __all__ = [
     "EnvSecrets",
     "ErrorKind",
     "Handoff",
+    "LongTermMemory",
     "MappingSecrets",
+    "MemoryPolicy",
     "Model",
     "ModelPlanner",
     "ModelPolicy",
@@ -74,9 +78,11 @@ __all__ = [
     "Settings",
     "Store",
     "TaintPolicy",
+    "ThreadMemory",
     "Tool",
     "ToolCall",
     "ToolContext",
+    "ToolOutput",
     "ToolPolicy",
     "ToolResult",
     "Trust",

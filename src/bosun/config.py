@@ -25,6 +25,7 @@ from bosun.errors import ConfigError
 __all__ = [
     "INBOX_INSTRUCTION",
     "CostSettings",
+    "MemorySettings",
     "OnlineSettings",
     "ServiceSettings",
     "Settings",
@@ -180,6 +181,20 @@ class OnlineSettings(BaseModel):
     """Shadow finished runs of agents whose prompt label has a shadow version."""
 
 
+class MemorySettings(BaseModel):
+    """Pruning of long-term memory by workers and ``bosun memory prune`` (``[memory]``,
+    ``BOSUN_MEMORY__*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prune_every_s: float = Field(default=3600.0, ge=0)
+    """How often a worker prunes (expired, near-duplicate, never recalled); 0: never."""
+    unused_days: float = Field(default=90.0, gt=0)
+    """A memory never recalled this many days after it was written is dropped."""
+    similarity: float = Field(default=0.9, gt=0, le=1)
+    """Word-set (Jaccard) similarity at which two memories of one scope are merged."""
+
+
 class Settings(BaseSettings):
     """bosun's configuration. Construct with `load_settings()` to get readable errors."""
 
@@ -204,6 +219,8 @@ class Settings(BaseSettings):
     """Spend caps and their alerts."""
     online: OnlineSettings = Field(default_factory=OnlineSettings)
     """Online evaluation and shadow runs."""
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    """Pruning of long-term memory."""
     otlp_endpoint: str | None = None
     """Export each run's trace over OTLP/HTTP here (e.g. ``http://collector:4318/v1/traces``)
     when workers stop driving it; None exports nothing."""

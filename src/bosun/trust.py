@@ -15,6 +15,7 @@ another for the words.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -36,6 +37,14 @@ class Trust(StrEnum):
     UNTRUSTED = "untrusted"
     """From outside: email bodies, fetched pages, retrieved documents, outward-reading tools.
     Shown to the model as data, never as instructions; its presence taints the run."""
+
+    @staticmethod
+    def lowest(labels: Iterable[Trust | str], *, default: Trust | None = None) -> Trust:
+        """The least trusted of `labels` (`default`, else trusted, when there are none): what
+        text derived from all of them (a summary, a merged memory) is labelled."""
+        order = (Trust.UNTRUSTED, Trust.USER, Trust.TRUSTED)
+        found = {Trust(label) for label in labels}
+        return next((t for t in order if t in found), default or Trust.TRUSTED)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -544,8 +544,11 @@ async def test_the_service_settings_build_the_background_jobs(store: Store) -> N
         assert [j.__qualname__ for j in jobs] == [
             "OnlineEvaluator.score_due",
             "ShadowRunner.shadow_due",
+            "MemoryUpkeep.prune_due",
         ]
         none = background_jobs(
-            rt, load_settings(online={"enabled": False, "shadow": False}), store=store
+            rt,
+            load_settings(online={"enabled": False, "shadow": False}, memory={"prune_every_s": 0}),
+            store=store,
         )
         assert none == []

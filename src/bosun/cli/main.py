@@ -17,6 +17,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from bosun.cli.drift import drift_command
+from bosun.cli.memory import memory_app
 from bosun.cli.observe import alerts, costs, online, shadow
 from bosun.cli.options import DbOption, abbreviate, open_store, resolve_run
 from bosun.cli.people import approvals_app, escalations_app
@@ -64,6 +65,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(escalations_app, name="escalations")
+app.add_typer(memory_app, name="memory")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)
@@ -250,7 +252,8 @@ def _print_run(row: RunRow, steps: list[StepRow]) -> None:
     console.print(Panel("\n".join(lines), title=f"run {row.id}"))
     table = Table("#", "step", "tool / model", "status", "latency", "tokens", "cost")
     for s in steps:
-        if s.kind not in (
+        folded = s.kind == "thread_context" and s.model is not None  # a summarizer call
+        if not folded and s.kind not in (
             "model_response",
             "model_error",
             "tool_result",
@@ -268,7 +271,7 @@ def _print_run(row: RunRow, steps: list[StepRow]) -> None:
             status_markup(s.status or ""),
             "" if s.latency_ms is None else f"{s.latency_ms:.1f} ms",
             tokens_cell,
-            "" if s.kind != "model_response" else cost_text(s.cost_usd),
+            "" if s.kind != "model_response" and not folded else cost_text(s.cost_usd),
         )
     console.print(table)
 

@@ -238,7 +238,7 @@ def inbox_dir(
 ) -> None:
     """Submit every .eml in a directory as a queued run (a message already submitted, by its
     Message-ID, is not submitted twice); workers drive them."""
-    from bosun.gateway.email import message_key, parse_email, parts_for
+    from bosun.gateway.email import message_key, parse_email, parts_for, thread_key
 
     settings = _settings(db)
 
@@ -252,7 +252,11 @@ def inbox_dir(
                     parsed = parse_email(path.read_bytes())
                     parts = parts_for(parsed, template=settings.service.inbox_instruction)
                     run_id = await gateway.submit(
-                        who, name, parts, idempotency_key=message_key(parsed)
+                        who,
+                        name,
+                        parts,
+                        idempotency_key=message_key(parsed),
+                        thread=thread_key(parsed),
                     )
                 except BosunError as exc:
                     refused += 1

@@ -38,6 +38,7 @@ class NewRun:
     tenant: str | None = None
     idempotency_key: str | None = None
     request_digest: str | None = None
+    thread_id: str | None = None
     created_at: float
 
 
@@ -109,6 +110,8 @@ class RunRow:
     request_digest: str | None = None
     """Digest of the (agent, input) submitted with the idempotency key; None without a key
     and for runs stored before migration 0005."""
+    thread_id: str | None = None
+    """The thread (conversation) the run is a turn of, if any."""
 
 
 @dataclass(frozen=True, slots=True)

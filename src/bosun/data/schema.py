@@ -16,6 +16,7 @@ __all__ = [
     "drift_baselines",
     "eval_runs",
     "feedback",
+    "memories",
     "metadata",
     "principals",
     "prompt_labels",
@@ -23,6 +24,7 @@ __all__ = [
     "run_scores",
     "runs",
     "steps",
+    "threads",
     "webhook_deliveries",
 ]
 
@@ -58,6 +60,8 @@ runs = sa.Table(
     # Migration 0005: a digest of (agent, input parts) of a run submitted with an
     # idempotency key, so the key sent again with another request can be refused.
     sa.Column("request_digest", sa.String(64)),
+    # Migration 0006: the conversation the run is a turn of (`Runtime.start(thread=...)`).
+    sa.Column("thread_id", sa.String(200)),
 )
 # An expression index, not a UNIQUE constraint: NULLs are distinct in a constraint, so a run
 # without a tenant could be submitted twice under one key.
@@ -69,6 +73,7 @@ sa.Index(
 )
 sa.Index("ix_runs_status_created", runs.c.status, runs.c.created_at)
 sa.Index("ix_runs_tenant_created", runs.c.tenant, runs.c.created_at)
+sa.Index("ix_runs_thread", runs.c.thread_id, runs.c.id)
 
 steps = sa.Table(
     "steps",
@@ -276,3 +281,54 @@ alerts = sa.Table(
     sa.Column("dedupe_key", sa.String(200), unique=True),
 )
 sa.Index("ix_alerts_kind_created", alerts.c.kind, alerts.c.created_at)
+
+# --- threads and memory (migration 0006) ------------------------------------------------------
+
+# A thread's running summary: the turns folded so far (through run `through`), rewritten under
+# a new `version` (compare-and-set) each time older turns fold in. The text keeps the PII
+# placeholders of `source_run`; `vault` holds their encrypted originals under that run's key.
+threads = sa.Table(
+    "threads",
+    metadata,
+    sa.Column("tenant", sa.String(200), primary_key=True),  # "" for runs without a tenant
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("kept", sa.Text, nullable=False),  # JSON: items kept word for word
+    sa.Column("trust", sa.String(16), nullable=False),
+    sa.Column("turns", sa.Integer, nullable=False),
+    sa.Column("through", sa.String(40), nullable=False),
+    sa.Column("source_run", sa.String(40), nullable=False),
+    sa.Column("vault", sa.Text, nullable=False),  # JSON list of vault entries
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Long-term memory: facts, preferences, past resolutions, scoped tenant -> customer -> agent
+# (NULL customer or agent: shared across them). Keyword search: FTS5 on SQLite (the
+# ``memories_fts`` table, kept by triggers), a GIN tsvector index on PostgreSQL.
+memories = sa.Table(
+    "memories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(200), nullable=False),  # "" for runs without a tenant
+    sa.Column("customer", sa.String(200)),
+    sa.Column("agent", sa.String(200)),
+    sa.Column("kind", sa.String(32), nullable=False),  # fact | preference | resolution
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("trust", sa.String(16), nullable=False),
+    sa.Column("source_run", sa.String(40)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("use_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+)
+sa.Index(
+    "uq_memories_scope_hash",
+    memories.c.tenant,
+    sa.func.coalesce(memories.c.customer, ""),
+    sa.func.coalesce(memories.c.agent, ""),
+    memories.c.content_hash,
+    unique=True,
+)
+sa.Index("ix_memories_expires", memories.c.expires_at)

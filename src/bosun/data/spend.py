@@ -17,7 +17,7 @@ __all__ = ["SpendGroup", "SpendRow", "SpendRows"]
 SpendGroup = Literal["agent", "tenant", "day", "run"]
 """What a spend report groups by: agent, tenant (``""`` for none), UTC day or run id."""
 
-_PRICED = ("model_response", "plan")
+_PRICED = ("model_response", "plan", "thread_context")
 _WITH_RUN = steps.join(runs, runs.c.id == steps.c.run_id)
 
 
@@ -76,7 +76,12 @@ class SpendRows(Repository):
                 sa.func.count(sa.distinct(steps.c.run_id)).label("runs"),
             )
             .select_from(_WITH_RUN)
-            .where(steps.c.kind.in_(_PRICED), steps.c.created_at >= since)
+            .where(
+                steps.c.kind.in_(_PRICED),
+                # a thread context is a model call only when a summarizer wrote a summary
+                sa.or_(steps.c.kind != "thread_context", steps.c.model.is_not(None)),
+                steps.c.created_at >= since,
+            )
             .group_by(key)
             .order_by(cost.desc(), key)
             .limit(limit)

@@ -41,6 +41,7 @@ __all__ = [
     "html_to_text",
     "parse_email",
     "sender_address",
+    "thread_key",
 ]
 
 DEFAULT_INSTRUCTION = "Process this email. It has no readable sender address: no reply."
@@ -51,6 +52,7 @@ _ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NEWLINES = re.compile(r"\r\n?")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>")
 _MAX_RAW = 5_000_000
 _TEXT_ATTACHMENT_CHARS = 2_000
 _HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
@@ -86,6 +88,9 @@ class ParsedEmail:
     """The HTML hid text from the reader (dropped here)."""
     notes: tuple[str, ...] = field(default=())
     """What parsing noticed: no text body, undecodable parts, ..."""
+    references: tuple[str, ...] = field(default=())
+    """Message-IDs of the conversation this message answers: References (root first), then
+    In-Reply-To. Not shown to the agent; `thread_key` reads them."""
 
     @property
     def sender(self) -> str:
@@ -143,6 +148,7 @@ def parse_email(raw: bytes, *, max_body_chars: int = MAX_BODY_CHARS) -> ParsedEm
         attachments=attachments,
         hidden_html=hidden,
         notes=tuple(notes),
+        references=_references(message),
     )
 
 
@@ -204,6 +210,32 @@ def message_key(parsed: ParsedEmail) -> str | None:
     if not message_id:
         return None
     return "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
+
+
+def thread_key(parsed: ParsedEmail) -> str | None:
+    """The thread a message is a turn of: the conversation's root (the first Message-ID in
+    References, else In-Reply-To, else the message's own Message-ID), bound to the sender's
+    address. The sender writes both headers, so the binding is what keeps a stranger from
+    joining another customer's conversation by quoting its Message-ID (they would have to
+    forge that customer's From as well, and replies go to that customer). None without any
+    Message-ID."""
+    root = parsed.references[0] if parsed.references else parsed.headers.get("Message-ID")
+    if not root:
+        return None
+    sender = (sender_address(parsed) or "").casefold()
+    return "email:" + hashlib.sha256(f"{sender}\x1f{root}".encode()).hexdigest()[:40]
+
+
+def _references(message: email.message.Message) -> tuple[str, ...]:
+    ids: list[str] = []
+    for name in ("References", "In-Reply-To"):
+        try:
+            value = message.get(name)
+        except Exception:  # a header the stdlib cannot parse: no thread from it
+            continue
+        if value:
+            ids += _MESSAGE_ID.findall(str(value))
+    return tuple(dict.fromkeys(i[:500] for i in ids))[:50]
 
 
 def _one_line(value: str) -> str:

@@ -132,9 +132,11 @@ class Gateway:
         idempotency_key: str | None = None,
         queued: bool = True,
         conversation: str | None = None,
+        thread: str | None = None,
     ) -> str:
         """Start a run for `principal` and return its id (queued: a worker drives it; with
-        ``queued=False`` the caller drives it at once)."""
+        ``queued=False`` the caller drives it at once). `thread` makes it a turn of that
+        thread within the principal's tenant."""
         principal.require(RUNS_SUBMIT)
         target = self._agent(agent)
         if self.limiter is not None:
@@ -159,6 +161,7 @@ class Gateway:
             gateway=note,
             queued=queued,
             conversation=conversation,
+            thread=thread,
         )
 
     async def run(

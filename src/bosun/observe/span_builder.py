@@ -62,6 +62,20 @@ class SpanBuilder(SpanBook):
         }
         self._span(f"seq:{step.seq}", f"plan {self.agent}", self.last, step.created_at, attrs)
 
+    def _thread_context(self, step: StepRow, p: dict[str, Any]) -> None:
+        summary = _dict(p.get("summary"))
+        attrs: dict[str, AttributeValue] = {
+            "bosun.thread.id": str(p.get("thread", "")),
+            "bosun.thread.window_turns": len(p.get("window") or ()),
+            "bosun.thread.summary_version": int(summary.get("version") or 0),
+        }
+        if step.model is None:  # no fold: the context was read, no model was asked
+            self.root_attributes.update(attrs)
+            return
+        attrs.update({"gen_ai.operation.name": "chat", "gen_ai.request.model": step.model})
+        attrs.update(self._usage(step))
+        self._span(f"seq:{step.seq}", "summarize thread", self.last, step.created_at, attrs)
+
     def _model_response(self, step: StepRow, p: dict[str, Any]) -> None:
         response = _dict(p.get("response"))
         model = step.model or str(response.get("model") or "")
@@ -274,6 +288,7 @@ class SpanBuilder(SpanBook):
 _HANDLERS: dict[str, Callable[[SpanBuilder, StepRow, dict[str, Any]], None]] = {
     "run_started": SpanBuilder._run_started,
     "plan": SpanBuilder._plan,
+    "thread_context": SpanBuilder._thread_context,
     "model_response": SpanBuilder._model_response,
     "model_error": SpanBuilder._model_error,
     "tool_started": SpanBuilder._tool_started,

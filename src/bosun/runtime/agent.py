@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bosun.errors import ToolDefinitionError, UserError
+from bosun.memory.threads import ThreadMemory
 from bosun.models.base import Model, ModelSettings, ToolDefinition
 from bosun.runtime.budget import Budget
 from bosun.runtime.critic import Critic
@@ -95,6 +96,7 @@ class Agent:
         loop_limit: int = 3,
         model_policy: ModelPolicy | None = None,
         taint_policy: TaintPolicy | None = None,
+        memory: ThreadMemory | None = None,
     ) -> None:
         """`instructions` is text, or an `InstructionSource` resolved as each run starts (the
         prompt version it picks is journaled with the run). `taint_policy` decides what runs
@@ -102,7 +104,9 @@ class Agent:
         for approval, ungrounded outbound values refused).
         `ask_human=True` offers the model a built-in ``ask_human(question)`` tool: the run
         parks as ``waiting_human`` and the person's answer (`Runtime.hand_back`) becomes the
-        tool's result."""
+        tool's result. `memory` configures session memory (how a run of a thread starts from
+        the turns before it) and the token ceiling over which stale tool output is pruned
+        from requests; runs with a thread use the defaults without it."""
         if not _NAME.match(name):
             raise UserError(f"agent name {name!r} must match {_NAME.pattern}")
         names = [t.name for t in tools]
@@ -124,6 +128,7 @@ class Agent:
         self.loop_limit = loop_limit
         self.model_policy = model_policy or ModelPolicy()
         self.taint_policy = taint_policy or TaintPolicy()
+        self.memory = memory
         self._resolved: Model | None = None
 
     @property
@@ -160,6 +165,7 @@ class Agent:
             loop_limit=self.loop_limit,
             model_policy=self.model_policy,
             taint_policy=self.taint_policy,
+            memory=self.memory,
         )
 
     async def run(self, input: str, **options: Any) -> RunResult:

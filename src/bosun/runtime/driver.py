@@ -11,14 +11,24 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
 
 from bosun.data.store import WriteOp
-from bosun.errors import ModelAuthError, ModelBadResponse, ModelError, ModelRateLimited, StoreError
+from bosun.errors import (
+    ModelAuthError,
+    ModelBadResponse,
+    ModelError,
+    ModelRateLimited,
+    StoreError,
+    UserError,
+)
+from bosun.memory.pruning import prune_stale_tool_output
+from bosun.memory.threads import ThreadMemory
 from bosun.models.base import (
+    Message,
     Model,
     ModelRequest,
     ModelResponse,
@@ -38,6 +48,7 @@ from bosun.trust import ContentScreen
 if TYPE_CHECKING:
     from bosun.runtime.agent import Agent
     from bosun.runtime.planner import Planner
+    from bosun.runtime.threads import ThreadContexts
 
 __all__ = ["RunDriver"]
 
@@ -59,8 +70,12 @@ class RunDriver(ToolCalls):
         privacy: Privacy | None = None,
         screen: ContentScreen | None = None,
         spend: SpendGuard | None = None,
+        threads: ThreadContexts | None = None,
     ) -> None:
         self.agent = agent
+        self.threads = threads
+        self.memory = agent.memory
+        self._prune_ceiling = None if agent.memory is None else agent.memory.prune_ceiling
         self.privacy = privacy
         self.screen = screen
         self.spend = spend
@@ -99,6 +114,8 @@ class RunDriver(ToolCalls):
             while not state.status.terminal and not state.status.parked:
                 if state.answer is not None:
                     await self._finish(RunStatus.COMPLETED, output=state.answer)
+                elif state.thread is not None and not state.thread_ready:
+                    await self._start_thread()
                 elif self.agent.planner is not None and state.plan is None:
                     await self._make_plan(self.agent.planner)
                 elif state.pending:
@@ -157,6 +174,18 @@ class RunDriver(ToolCalls):
             cost_usd=plan.cost_usd,
         )
 
+    async def _start_thread(self) -> None:
+        """Journal the thread context the run starts from (summary, window of turns)."""
+        if self.threads is None:
+            raise UserError("a run with a thread needs a durable runtime (a store)")
+        memory = self.memory or ThreadMemory()
+        payload, columns = await self.threads.build(
+            self.state, memory, memory.summarizer_for(self.model)
+        )
+        # Durable with the next entry: a crash before it builds the context again, from the
+        # summary this attempt stored.
+        await self._append("thread_context", payload, defer=True, **columns)
+
     def elapsed(self) -> float:
         """Active seconds of the run, across processes."""
         return self._base_elapsed + (time.monotonic() - self._t0)
@@ -172,11 +201,12 @@ class RunDriver(ToolCalls):
         return reason
 
     async def _call_model(self) -> ModelResponse | None:
-        request = ModelRequest(
-            messages=tuple(self.state.messages),
-            tools=self._tools,
-            settings=self._settings,
-        )
+        messages: Sequence[Message] = self.state.messages
+        pruned = 0
+        if self._prune_ceiling is not None:
+            # A pure function of the state: a resumed run builds the same request.
+            messages, pruned = prune_stale_tool_output(messages, ceiling=self._prune_ceiling)
+        request = ModelRequest(messages=tuple(messages), tools=self._tools, settings=self._settings)
         attempt = 0
         while True:
             attempt += 1
@@ -202,9 +232,12 @@ class RunDriver(ToolCalls):
             # the same commit as run_finished for a final answer. A crash before that re-asks
             # the model; nothing outside the process has seen this response yet.
             try:
+                payload: dict[str, Any] = {"response": response, "latency_ms": latency_ms}
+                if pruned:
+                    payload["pruned"] = pruned  # stale tool results stubbed in the request
                 await self._append(
                     "model_response",
-                    {"response": response, "latency_ms": latency_ms},
+                    payload,
                     value=response,
                     defer=True,
                     model=response.model,

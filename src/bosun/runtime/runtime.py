@@ -35,6 +35,7 @@ from bosun.runtime.starting import (
     started_payload,
 )
 from bosun.runtime.state import Entry, RunState, RunStatus
+from bosun.runtime.threads import ThreadContexts
 from bosun.tools.breaker import BreakerState
 from bosun.tools.pipeline import ToolExecutor
 from bosun.tools.privacy import Privacy
@@ -97,6 +98,7 @@ class Runtime:
         self._memory: dict[str, RunState] = {}
         self._active: dict[str, asyncio.Task[RunState]] = {}
         self._drivers: dict[str, RunDriver] = {}
+        self._thread_contexts: ThreadContexts | None = None
         for agent in agents:
             self.register(agent)
 
@@ -162,6 +164,7 @@ class Runtime:
         gateway: Mapping[str, Any] | None = None,
         queued: bool = True,
         conversation: str | None = None,
+        thread: str | None = None,
     ) -> str:
         """Record a new run, queued for a worker (`bosun.service.Worker`), and return its id;
         a repeated idempotency key returns the existing run's id. ``grants="agent"`` grants
@@ -170,7 +173,9 @@ class Runtime:
         `gateway`, journaled and audited with the run's first entry. ``queued=False`` is
         for a caller that drives the run itself (`resume`) at once: no worker claims it.
         `conversation` groups runs of one conversation: an `InstructionSource` keys its
-        choice of prompt version on it (the run id when absent)."""
+        choice of prompt version on it (the thread, else the run id, when absent).
+        `thread` makes the run a turn of a thread: it starts from the thread's summary and
+        its most recent turns (`bosun.memory.ThreadMemory`); threads live inside a tenant."""
         state = await self._start(
             agent,
             input,
@@ -181,6 +186,7 @@ class Runtime:
             gateway=gateway,
             status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
             conversation=conversation,
+            thread=thread,
         )
         return state.run_id
 
@@ -196,6 +202,7 @@ class Runtime:
         gateway: Mapping[str, Any] | None = None,
         status: RunStatus = RunStatus.QUEUED,
         conversation: str | None = None,
+        thread: str | None = None,
     ) -> RunState:
         self.register(agent)
         for name, value in (
@@ -203,10 +210,17 @@ class Runtime:
             ("tenant", tenant),
             ("idempotency_key", idempotency_key),
             ("conversation", conversation),
+            ("thread", thread),
         ):
             if value is not None and not 0 < len(value) <= 200:
                 raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")
-        digest = None if idempotency_key is None else request_digest(agent.name, input)
+        if thread is not None and not self.durable:
+            raise UserError("a run with a thread needs a durable runtime: its turns are stored")
+        # A thread is a conversation: its runs keep one prompt version unless told otherwise.
+        conversation = conversation if conversation is not None else thread
+        digest = None
+        if idempotency_key is not None:
+            digest = request_digest(agent.name, input, thread=thread)
         if idempotency_key is not None and self.durable:
             existing = await asyncio.to_thread(
                 self.store.find_run, tenant=tenant, idempotency_key=idempotency_key
@@ -235,6 +249,8 @@ class Runtime:
             payload["tenant"] = tenant
         if gateway:
             payload["gateway"] = dict(gateway)
+        if thread is not None:
+            payload["thread"] = thread
         state = RunState(run_id=run_id, agent=agent.name)
         new_run = NewRun(
             id=run_id,
@@ -246,6 +262,7 @@ class Runtime:
             tenant=tenant,
             idempotency_key=idempotency_key,
             request_digest=digest,
+            thread_id=thread,
             created_at=now,
         )
         steps = record(state, "run_started", payload, elapsed_s=0.0, audit="run_created")
@@ -297,6 +314,7 @@ class Runtime:
             privacy=self.privacy,
             screen=self.screen,
             spend=self.spend,
+            threads=self._threads(),
         )
         self._drivers[run_id] = driver
         # Log lines written while the run is driven, by any logger, carry its id (and, with
@@ -542,6 +560,13 @@ class Runtime:
     def agents(self) -> Mapping[str, Agent]:
         """Registered agents by name."""
         return dict(self._agents)
+
+    def _threads(self) -> ThreadContexts | None:
+        if not self.durable:
+            return None
+        if self._thread_contexts is None:
+            self._thread_contexts = ThreadContexts(self.store, privacy=self.privacy)
+        return self._thread_contexts
 
     def _executor(self, agent: Agent) -> ToolExecutor:
         executor = self._executors.get(agent.name)

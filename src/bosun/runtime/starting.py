@@ -35,13 +35,15 @@ def new_run_id() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
 
 
-def request_digest(agent: str, input: str | Sequence[Content]) -> str:
-    """What an idempotency key stands for: SHA-256 over the agent and the input parts (text,
-    trust, source). A plain string is one part of user content, as the run reads it."""
+def request_digest(agent: str, input: str | Sequence[Content], *, thread: str | None = None) -> str:
+    """What an idempotency key stands for: SHA-256 over the agent, the input parts (text,
+    trust, source) and the thread when there is one (so digests of runs without a thread are
+    what they were). A plain string is one part of user content, as the run reads it."""
     parts = [Content(text=input)] if isinstance(input, str) else list(input)
-    canonical = json.dumps(
-        {"agent": agent, "input": [p.to_json() for p in parts]}, sort_keys=True
-    )  # ASCII escapes: lone surrogates in the text still encode
+    request: dict[str, Any] = {"agent": agent, "input": [p.to_json() for p in parts]}
+    if thread is not None:
+        request["thread"] = thread
+    canonical = json.dumps(request, sort_keys=True)  # ASCII escapes: lone surrogates encode
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

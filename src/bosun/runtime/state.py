@@ -23,6 +23,7 @@ from bosun.models.base import (
     Usage,
     UserMessage,
 )
+from bosun.runtime.context import thread_view
 from bosun.runtime.taint import SPOTLIGHT_NOTICE, spotlight
 from bosun.tools.base import ApprovalDecision, ErrorKind, ToolResult
 from bosun.tools.privacy import VaultEntry
@@ -165,6 +166,14 @@ class RunState:
     """PII placeholders of this run and their encrypted originals."""
     injections: list[dict[str, Any]] = field(default_factory=list)
     """Untrusted content the injection screen flagged: source, score, signals."""
+    thread: str | None = None
+    """The thread (conversation) this run is a turn of."""
+    thread_ready: bool = False
+    """The thread context the run starts from is journaled (and in `messages`)."""
+    input_index: int = 0
+    """Where the run's own input is in `messages` (thread context goes before it)."""
+    spotlit: bool = False
+    """The system message carries the spotlight notice."""
 
     def apply(self, entry: Entry) -> None:
         """Fold one journal entry into the state."""
@@ -184,6 +193,8 @@ class RunState:
         self.model_settings = p.get("model_settings") or {}
         self.grants = frozenset(p.get("grants", ()))
         self.boundary = p.get("boundary") or self.run_id[-8:]
+        self.thread = p.get("thread")
+        self.spotlit = bool(p.get("spotlight"))
         for flagged in (p.get("gateway") or {}).get("screening", ()):
             if flagged.get("verdict") == "injection":
                 self.injections.append(flagged)
@@ -214,7 +225,43 @@ class RunState:
                     rendered.append(part["text"])
                     self.grounding.append(part["text"])
             self.messages.append(UserMessage(content="\n\n".join(rendered), trust=lowest))
+        self.input_index = len(self.messages) - 1
         self.status = RunStatus.RUNNING
+
+    def _thread_context(self, entry: Entry) -> None:
+        # The earlier turns go before the run's own input, keeping their labels: untrusted
+        # parts are spotlighted and taint this run as they tainted theirs.
+        p = entry.payload
+        self.thread_ready = True
+        self._add_vault(p.get("vault"))
+        self._add_usage(p)
+        view = thread_view(p, boundary=self.boundary)
+        self.taint += view.taint
+        self.grounding += view.grounding
+        if view.taint and not self.spotlit:
+            self._add_spotlight_notice()
+        self.messages[self.input_index : self.input_index] = view.messages
+        self.input_index += len(view.messages)
+
+    def _add_spotlight_notice(self) -> None:
+        notice = SPOTLIGHT_NOTICE.format(boundary=self.boundary)
+        if self.messages and isinstance(self.messages[0], SystemMessage):
+            system = self.messages[0].content
+            self.messages[0] = SystemMessage(content=f"{system}\n\n{notice}")
+        else:
+            self.messages.insert(0, SystemMessage(content=notice))
+            self.input_index += 1
+        self.spotlit = True
+
+    def _add_usage(self, p: dict[str, Any]) -> None:
+        usage = p.get("usage")
+        if usage is None:
+            return
+        self.usage = self.usage + Usage.model_validate(usage)
+        if p.get("cost_usd") is None:
+            self.cost_unknown = True
+        else:
+            self.cost_usd += Decimal(str(p["cost_usd"]))
 
     def _add_vault(self, entries: list[dict[str, Any]] | None) -> None:
         for item in entries or ():
@@ -284,10 +331,11 @@ class RunState:
         if trust is Trust.UNTRUSTED:
             content = spotlight(content, source=f"tool:{tool}", boundary=self.boundary)
             self.taint.append(f"tool:{tool}")
-        elif result.ok:
+        elif result.ok and trust is Trust.TRUSTED:
             # Only data a trusted tool returned grounds outbound values: never a refusal or
-            # an error (they quote the rejected value), and never the call's own arguments
-            # echoed back (that would launder any value through a lookup).
+            # an error (they quote the rejected value), never the call's own arguments
+            # echoed back (that would launder any value through a lookup), and never a
+            # result the tool labelled ``user`` (a recalled memory was such arguments once).
             self.grounding.append(_without_arguments(content, arguments))
         self.messages.append(ToolMessage(call_id=call_id, name=tool, content=content, trust=trust))
         self.actions.append(
@@ -330,18 +378,13 @@ class RunState:
     def _plan(self, entry: Entry) -> None:
         p = entry.payload
         self.plan = p["plan"]
-        self.usage = self.usage + Usage.model_validate(p["usage"])
-        if p.get("cost_usd") is None:
-            self.cost_unknown = True
-        else:
-            self.cost_usd += Decimal(str(p["cost_usd"]))
+        self._add_usage(p)
         # The plan is model output derived from the user's text: it travels with the objective
         # at the same trust, never in the system message.
-        for i, message in enumerate(self.messages):
-            if isinstance(message, UserMessage):
-                note = f"{message.content}\n\n[Plan drafted by the planning step]\n{self.plan}"
-                self.messages[i] = message.model_copy(update={"content": note})
-                break
+        message = self.messages[self.input_index]
+        if isinstance(message, UserMessage):
+            note = f"{message.content}\n\n[Plan drafted by the planning step]\n{self.plan}"
+            self.messages[self.input_index] = message.model_copy(update={"content": note})
 
     def _human_note(self, entry: Entry) -> None:
         p = entry.payload
@@ -411,6 +454,7 @@ _HANDLERS = {
     "human_answer": RunState._human_answer,
     "approval_decided": RunState._approval_decided,
     "plan": RunState._plan,
+    "thread_context": RunState._thread_context,
     "human_note": RunState._human_note,
     "run_finished": RunState._finished,
 }

@@ -238,6 +238,8 @@ def label_result(
         if new:
             extra["vault"] = [e.to_json() for e in new]
     flagged = False
+    if not untrusted and result.trust is Trust.USER:
+        extra["trust"] = Trust.USER.value  # not untrusted, yet no operator's data either
     if untrusted:
         extra["trust"] = Trust.UNTRUSTED.value
         if screen is not None and result.ok:

@@ -41,7 +41,7 @@ from bosun.tools.base import (
 )
 from bosun.tools.pipeline import AnyTool, Invocation, ToolExecutor
 from bosun.tools.privacy import Privacy, reveal_placeholders
-from bosun.trust import ContentScreen
+from bosun.trust import ContentScreen, Trust
 
 if TYPE_CHECKING:
     from bosun.runtime.agent import Agent
@@ -184,7 +184,13 @@ class ToolCalls:
             return await self._ask_human(call)
         tool = self.executor.get(call.name)
         ctx = ToolContext(
-            run_id=state.run_id, step=state.last_step, call_id=call.id, principal=state.principal
+            run_id=state.run_id,
+            step=state.last_step,
+            call_id=call.id,
+            principal=state.principal,
+            tenant=state.tenant,
+            agent=state.agent,
+            taint=tuple(dict.fromkeys(state.taint)),
         )
         side_effect = tool is not None and tool.policy.side_effect
         approval = state.approvals.get(call.id)
@@ -331,7 +337,9 @@ class ToolCalls:
         """Journal a call's result (PII masked, labelled, screened); True when the screen
         flagged it as an injection."""
         tool = self.executor.get(call.name)
-        untrusted = tool is not None and tool.policy.untrusted_output
+        untrusted = (tool is not None and tool.policy.untrusted_output) or (
+            result.trust is Trust.UNTRUSTED
+        )
         label = functools.partial(
             label_result,
             result,

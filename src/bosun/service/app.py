@@ -37,7 +37,7 @@ from bosun.data.queue import RunQueue
 from bosun.data.store import Store
 from bosun.errors import InvalidInput, RateLimited, UserError
 from bosun.gateway.auth import METRICS_READ, Principal
-from bosun.gateway.email import message_key, parse_email, parts_for
+from bosun.gateway.email import message_key, parse_email, parts_for, thread_key
 from bosun.gateway.gateway import Gateway
 from bosun.observe.metrics import RunMetrics
 from bosun.runtime.state import RunStatus
@@ -221,6 +221,7 @@ async def submit_run(
         parts,
         idempotency_key=body.idempotency_key or idempotency_key,
         conversation=body.conversation_id,
+        thread=body.thread_id,
     )
     service.notify()
     return await service.run_out(who, run_id)
@@ -248,7 +249,8 @@ async def submit_email(
     """Submit a raw RFC 5322 message as a run of the inbox agent (``?agent=``, else
     ``service.inbox_agent``, else the one agent served): the message is untrusted content. A
     message delivered twice (same Message-ID) is one run; another message under the same
-    Message-ID is a 409."""
+    Message-ID is a 409. A reply is a turn of its conversation's thread (References /
+    In-Reply-To, bound to the sender)."""
     name = agent or service.settings.inbox_agent
     if name is None:
         served = list(service.gateway.agents)
@@ -266,7 +268,9 @@ async def submit_email(
     parsed = await asyncio.to_thread(parse_email, bytes(raw))
     await service.check_backlog()
     parts = parts_for(parsed, template=service.settings.inbox_instruction)
-    run_id = await service.gateway.submit(who, name, parts, idempotency_key=message_key(parsed))
+    run_id = await service.gateway.submit(
+        who, name, parts, idempotency_key=message_key(parsed), thread=thread_key(parsed)
+    )
     service.notify()
     return await service.run_out(who, run_id)
 

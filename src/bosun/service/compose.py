@@ -238,7 +238,7 @@ def build_worker(runtime: Runtime, settings: Settings, *, store: Store) -> Worke
 
 
 def background_jobs(runtime: Runtime, settings: Settings, *, store: Store) -> list[Job]:
-    """Online evaluation and shadow runs, as the settings ask."""
+    """Online evaluation, shadow runs and memory pruning, as the settings ask."""
     jobs: list[Job] = []
     online = settings.online
     if online.enabled:
@@ -272,4 +272,15 @@ def background_jobs(runtime: Runtime, settings: Settings, *, store: Store) -> li
                     store, source.registry, agent, prompt=source.ref.name, label=source.ref.label
                 )
                 jobs.append(runner.shadow_due)
+    memory = settings.memory
+    if memory.prune_every_s:
+        from bosun.memory.upkeep import MemoryUpkeep
+
+        upkeep = MemoryUpkeep(
+            store,
+            every_s=memory.prune_every_s,
+            unused_days=memory.unused_days,
+            similarity=memory.similarity,
+        )
+        jobs.append(upkeep.prune_due)
     return jobs

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 
 from bosun.errors import GatewayRefusal
 from bosun.gateway.auth import Principal
-from bosun.gateway.email import REPLY_TO_SENDER, message_key, parse_email, parts_for
+from bosun.gateway.email import (
+    REPLY_TO_SENDER,
+    message_key,
+    parse_email,
+    parts_for,
+    thread_key,
+)
 from bosun.gateway.gateway import Gateway
 
 __all__ = ["ImapMailbox", "ImapPoller", "PollResult"]
@@ -109,7 +115,11 @@ class ImapPoller:
         parsed = await asyncio.to_thread(parse_email, raw)
         parts = parts_for(parsed, template=self.instruction or REPLY_TO_SENDER)
         return await self.gateway.submit(
-            self.principal, self.agent, parts, idempotency_key=message_key(parsed)
+            self.principal,
+            self.agent,
+            parts,
+            idempotency_key=message_key(parsed),
+            thread=thread_key(parsed),
         )
 
     # --- the protocol (in a thread) -----------------------------------------------------------

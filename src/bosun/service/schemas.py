@@ -71,6 +71,9 @@ class RunCreate(BaseModel):
     conversation_id: Id | None = None
     """Groups the runs of one conversation: a prompt rollout keeps a conversation on one
     prompt version."""
+    thread_id: Id | None = None
+    """Makes the run a turn of this thread (within the caller's tenant): it starts from the
+    thread's summary and most recent turns. Also the conversation when none is given."""
 
 
 class StepOut(BaseModel):
@@ -118,6 +121,7 @@ class RunSummary(BaseModel):
     output_tokens: int
     cost_usd: str | None
     assignee: str | None = None
+    thread_id: str | None = None
 
     @classmethod
     def of(cls, row: RunRow) -> RunSummary:
@@ -132,6 +136,7 @@ class RunSummary(BaseModel):
             output_tokens=row.output_tokens,
             cost_usd=None if row.cost_usd is None else str(row.cost_usd),
             assignee=row.assignee,
+            thread_id=row.thread_id,
         )
 
 

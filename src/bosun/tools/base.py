@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from bosun.trust import Trust
 
 __all__ = [
     "ApprovalDecision",
@@ -18,6 +20,7 @@ __all__ = [
     "RetryPolicy",
     "Risk",
     "ToolContext",
+    "ToolOutput",
     "ToolPolicy",
     "ToolResult",
     "idempotency_key",
@@ -137,11 +140,14 @@ class ToolResult(BaseModel):
     """What the model can do about the failure. Never a traceback."""
     attempts: int = 1
     """How many times the tool ran (retries included)."""
+    trust: Trust | None = Field(default=None, exclude=True)
+    """The label the tool gave this result (`ToolOutput`); None: its policy's. Not
+    serialised: the journal carries the label the runtime settled on beside the result."""
 
     @classmethod
-    def success(cls, data: Any, *, attempts: int = 1) -> ToolResult:
+    def success(cls, data: Any, *, attempts: int = 1, trust: Trust | None = None) -> ToolResult:
         """A successful result."""
-        return cls(ok=True, data=data, attempts=attempts)
+        return cls(ok=True, data=data, attempts=attempts, trust=trust)
 
     @classmethod
     def failure(cls, kind: ErrorKind, guidance: str, *, attempts: int = 1) -> ToolResult:
@@ -165,11 +171,30 @@ class ToolContext:
     """Id of the tool call within that response."""
     principal: str | None = None
     """Who the run acts for."""
+    tenant: str | None = None
+    """The tenant the run belongs to: what a tool storing or reading data scopes it by."""
+    agent: str | None = None
+    """The agent making the call."""
+    taint: tuple[str, ...] = ()
+    """Untrusted content in the run's context when the call was made, by source: what a
+    tool storing text labels it by (`bosun.memory` stores it untrusted)."""
 
     @property
     def idempotency_key(self) -> str:
         """Stable across replays of the same call: derived from (run, step, call id)."""
         return idempotency_key(self.run_id, self.step, self.call_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutput:
+    """A tool's return value with its own trust label, for a tool whose results differ in
+    trust from call to call (`recall` returns memories stored untrusted as untrusted). The
+    runtime labels the result with the lower of this and the tool's policy."""
+
+    data: Any
+    """The value, as the tool would have returned it."""
+    trust: Trust
+    """Its label."""
 
 
 def idempotency_key(run_id: str, step: int, call_id: str) -> str:

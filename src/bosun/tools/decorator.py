@@ -42,6 +42,7 @@ from bosun.tools.base import (
     RetryPolicy,
     Risk,
     ToolContext,
+    ToolOutput,
     ToolPolicy,
 )
 from bosun.tools.secrets import Secret
@@ -470,7 +471,7 @@ def _arguments_model(
 
 
 def _result_adapter(tool_name: str, hints: dict[str, Any]) -> TypeAdapter[Any] | None:
-    if "return" not in hints:
+    if "return" not in hints or hints["return"] is ToolOutput:
         return None
     try:
         return TypeAdapter(hints["return"])

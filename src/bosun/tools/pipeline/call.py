@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from bosun.errors import ModelRetry, ToolFailure
-from bosun.tools.base import ErrorKind, ToolResult
+from bosun.tools.base import ErrorKind, ToolOutput, ToolResult
 from bosun.tools.pipeline.invocation import AnyTool, Invocation
 from bosun.tools.secrets import Secret, SecretsProvider
 
@@ -81,6 +81,9 @@ def _classify(inv: Invocation, tool: AnyTool, exc: Exception) -> ToolResult:
 
 
 def _check_result(tool: AnyTool, output: Any) -> ToolResult:
+    trust = None
+    if isinstance(output, ToolOutput):
+        trust, output = output.trust, output.data
     try:
         data = tool.serialize_result(output)
     except Exception as exc:  # ValidationError, PydanticSerializationError, a custom serializer
@@ -90,7 +93,7 @@ def _check_result(tool: AnyTool, output: Any) -> ToolResult:
             f"{tool.name!r} returned a result that does not match its declared type. This is a "
             "fault in the tool, not in your call.",
         )
-    return ToolResult.success(data)
+    return ToolResult.success(data, trust=trust)
 
 
 def _withhold(tool: AnyTool, result: ToolResult, secret: Secret) -> ToolResult:
