@@ -109,9 +109,7 @@ def test_disabled_principal_is_refused_until_enabled(keys: ApiKeys) -> None:
     assert keys.authenticate(key).id == "alice"
 
 
-def test_a_session_resumed_by_key_id_is_checked_like_the_key(
-    keys: ApiKeys, clock: Clock
-) -> None:
+def test_a_session_resumed_by_key_id_is_checked_like_the_key(keys: ApiKeys, clock: Clock) -> None:
     # A dashboard session carries only the key id; each request resumes it and must be
     # refused exactly when the key itself would be.
     key_id, _ = keys.create("alice", tenant="acme", roles=["reviewer"], expires_at=T0 + 60)
