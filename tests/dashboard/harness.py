@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,3 +195,26 @@ def check(page: Page, name: str) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not bad, f"{name}: " + "; ".join(bad)
+
+
+def logged_in(served: Served, key: str | None = None) -> httpx.Client:
+    """A client logged in through the login form, like a browser."""
+    client = httpx.Client(base_url=served.url, follow_redirects=False)
+    form = client.get("/login").text
+    token = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert token is not None
+    done = client.post(
+        "/login",
+        data={"csrf": token.group(1), "api_key": key or served.admin_key, "next": "/"},
+    )
+    assert done.status_code == 303, done.text
+    return client
+
+
+@contextmanager
+def session(served: Served, key: str | None = None) -> Iterator[httpx.Client]:
+    client = logged_in(served, key)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -11,39 +11,14 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from harness import Served
+from harness import Served, logged_in, session
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from bosun.gateway.vault import load_or_create_key
-
-
-def logged_in(served: Served, key: str | None = None) -> httpx.Client:
-    """A client logged in through the login form, like a browser."""
-    client = httpx.Client(base_url=served.url, follow_redirects=False)
-    form = client.get("/login").text
-    token = re.search(r'name="csrf" value="([^"]+)"', form)
-    assert token is not None
-    done = client.post(
-        "/login",
-        data={"csrf": token.group(1), "api_key": key or served.admin_key, "next": "/"},
-    )
-    assert done.status_code == 303, done.text
-    return client
-
-
-@contextmanager
-def session(served: Served, key: str | None = None) -> Iterator[httpx.Client]:
-    client = logged_in(served, key)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def csrf_of(client: httpx.Client, path: str) -> str:

@@ -4,7 +4,9 @@ operations charts, and an email full of markup that does nothing but show itself
 
 from __future__ import annotations
 
-from harness import Served, check, login
+import re
+
+from harness import Served, check, login, session
 from playwright.sync_api import Page
 
 from bosun.data.scores import ScoreRows
@@ -24,8 +26,28 @@ def test_the_runs_list_filters_by_status_and_time(page: Page, served: Served) ->
     page.fill("#f-until", "2020-01-01T00:00")
     page.click("form[aria-label='Filter runs'] button")
     assert "No runs match." in page.locator("main").inner_text()
-    page.goto(f"{served.url}/runs?agent=support_desk&since=2020-01-01T00:00")
-    assert page.locator("tbody tr").count() == len(ids)
+    # "any" is an empty choice, as the browser submits it.
+    page.select_option("#f-status", "")
+    page.fill("#f-until", "")
+    page.fill("#f-since", "2020-01-01T00:00")
+    page.click("form[aria-label='Filter runs'] button")
+    page.wait_for_url("**status=&since=2020-01-01T00%3A00**")
+    assert page.locator("tbody a[href^='/runs/']").all_inner_texts() == ids
+
+
+def test_older_runs_pages_through_every_run_once(served: Served) -> None:
+    with served.api() as api:
+        total = len(api.get("/v1/runs", params={"limit": 200}).json()["items"])
+    with session(served) as client:
+        seen: list[str] = []
+        path = "/runs?agent=&status=&since=&until=&limit=4"
+        while path:
+            answer = client.get(path)
+            assert answer.status_code == 200, answer.text
+            seen += re.findall(r'<td><a href="/runs/([0-9a-f]+)">', answer.text)
+            older = re.search(r'href="(/runs\?[^"]*after=[^"]+)" rel="next"', answer.text)
+            path = older.group(1).replace("&amp;", "&") if older else ""
+    assert len(seen) == len(set(seen)) == total > 8  # three pages or more
 
 
 def test_a_run_shows_its_waterfall_replays_its_journal_and_takes_feedback(
@@ -88,6 +110,8 @@ def test_operations_charts_count_the_runs(page: Page, served: Served) -> None:
     assert "lookup_customer" in tools
     page.goto(f"{served.url}/ops?hours=168")
     check(page, "ops-week")
+    assert page.locator("main p strong").first.inner_text() == "168 hours"
+    assert page.locator("figure.chart").count() == 6
 
 
 def test_a_hostile_email_renders_as_text_and_runs_nothing(page: Page, served: Served) -> None:

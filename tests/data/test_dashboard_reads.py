@@ -143,3 +143,22 @@ def test_operations_count_runs_tools_and_people_per_hour(store: Store) -> None:
     everyone = OpsWindow(since=T0, until=T0 + HOUR, all_tenants=True)
     assert sum(s.runs for s in ops.statuses(everyone)) == 3
     assert {f.hour: f.inputs_flagged for f in ops.flags(everyone)} == {T0: 2}
+
+
+def test_oldest_first_pages_and_a_page_of_journals_in_two_queries(store: Store) -> None:
+    created = {f"{i:04x}": T0 + i // 2 for i in range(9)}
+    store.write([_run(r, at=t) for r, t in created.items()])
+    store.write([_step(r, seq, "model_response") for r in created for seq in range(3)])
+    rows = RunList(store)
+    seen: list[str] = []
+    after = None
+    while page := rows.page(RunFilter(tenant="acme"), after=after, limit=2, oldest_first=True):
+        seen += [r.id for r in page]
+        after = page[-1].cursor
+    assert seen == sorted(created, key=lambda r: (created[r], r))
+    loaded = rows.loads(["0003", "nope", "0001"])
+    assert [(row.id, [s.seq for s in journal]) for row, journal in loaded] == [
+        ("0003", [0, 1, 2]),
+        ("0001", [0, 1, 2]),
+    ]
+    assert rows.loads([]) == []

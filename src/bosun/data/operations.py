@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from bosun.data._repo import Repository
 from bosun.data.schema import runs, steps
@@ -117,11 +116,19 @@ class OpsRows(Repository):
         """(hour, seconds from submission to the last status change) of each run in one of
         `statuses`: percentiles are the caller's (SQLite has no percentile function)."""
         hour = self._hour(runs.c.created_at)
-        query = sa.select(hour, runs.c.updated_at - runs.c.created_at).where(
-            *self._runs_in(window), runs.c.status.in_(list(statuses))
+        # Statuses are picked here, not in SQL: a status condition leads the planner to the
+        # (status, created_at) index and a read of every run row, where the window alone
+        # reads everything from the covering index (migration 0005).
+        query = sa.select(hour, runs.c.status, runs.c.updated_at - runs.c.created_at).where(
+            *self._runs_in(window)
         )
+        wanted = set(statuses)
         with self._read() as conn:
-            return [(float(h) * HOUR, float(d)) for h, d in conn.execute(query).all()]
+            return [
+                (float(h) * HOUR, float(d))
+                for h, status, d in conn.execute(query).all()
+                if status in wanted
+            ]
 
     def tools(self, window: OpsWindow) -> list[HourTool]:
         """Tool results per hour, tool and outcome."""
@@ -200,8 +207,14 @@ class OpsRows(Repository):
         return sa.cast(column / HOUR, sa.Integer)
 
     def _screened(self, payload: Any) -> Any:
-        """A ``run_started`` payload whose gateway note lists screening findings."""
+        """A ``run_started`` payload whose gateway note lists screening findings.
+
+        A substring test, not a JSON parse (which cost ~0.1 ms per run of a week's window,
+        the instructions being in the same payload): in JSON text the quote that ends a key
+        can only be followed by its colon where it *is* a key (a quote inside a string is
+        escaped as \\"), and of a run_started payload only the gateway's note has a key
+        named "screening", and only when the screen flagged a part."""
+        key = '"screening":'
         if self._postgres:
-            gateway = sa.cast(payload, postgresql.JSON)
-            return sa.func.json_extract_path_text(gateway, "gateway", "screening").is_not(None)
-        return sa.func.json_extract(payload, "$.gateway.screening").is_not(None)
+            return sa.func.strpos(payload, key) > 0
+        return sa.func.instr(payload, key) > 0  # memcmp, where LIKE folds case as it goes

@@ -1,7 +1,8 @@
-"""Pages of runs for people to browse (the dashboard's runs list): filtered by tenant, agent,
-status and creation time, newest first, without the runs' inputs and outputs.
+"""Pages of runs for people to browse (the dashboard's lists): filtered by tenant, agent,
+status and creation time, newest (or oldest) first, without the runs' inputs and outputs;
+and the rows and journals of one page's runs in two queries.
 
-Pages are keyset-paginated on ``(created_at, id)``: a page starts below the last row of the
+Pages are keyset-paginated on ``(created_at, id)``: a page starts past the last row of the
 one before, so a page costs the same on the first page as on the hundredth and stays stable
 while new runs arrive. The order matches the ``(tenant, created_at)`` and ``(status,
 created_at)`` indexes, so a page reads its rows off an index instead of sorting the table.
@@ -17,7 +18,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from bosun.data._repo import Repository
-from bosun.data.schema import runs
+from bosun.data.records import RunRow, StepRow
+from bosun.data.schema import runs, steps
 from bosun.errors import UserError
 
 __all__ = ["RunBrief", "RunCursor", "RunFilter", "RunList"]
@@ -51,6 +53,8 @@ class RunBrief:
     """Spend so far; None when no call was priced."""
     assignee: str | None
     """Who claimed its escalation."""
+    handoff: str | None
+    """JSON: its escalation package, while it has one."""
 
     @property
     def cursor(self) -> RunCursor:
@@ -108,16 +112,24 @@ _BRIEF = [
     runs.c.output_tokens,
     runs.c.cost_usd,
     runs.c.assignee,
+    runs.c.handoff,
 ]
+_ROW = [c for c in runs.c if c.name in RunRow.__slots__]
 
 
 class RunList(Repository):
     """Reads pages of runs."""
 
     def page(
-        self, where: RunFilter, *, after: RunCursor | None = None, limit: int = 50
+        self,
+        where: RunFilter,
+        *,
+        after: RunCursor | None = None,
+        limit: int = 50,
+        oldest_first: bool = False,
     ) -> list[RunBrief]:
-        """Up to `limit` runs matching `where`, newest first, starting below `after`."""
+        """Up to `limit` runs matching `where`, newest first (or oldest first), starting past
+        `after`."""
         conditions = [
             runs.c.tenant.is_(None) if where.tenant is None else runs.c.tenant == where.tenant
         ]
@@ -129,15 +141,21 @@ class RunList(Repository):
             conditions.append(runs.c.created_at >= where.since)
         if where.until is not None:
             conditions.append(runs.c.created_at < where.until)
+        order = [runs.c.created_at, runs.c.id]
         if after is not None:
             # The first condition alone bounds the index range; the second drops the runs of
             # the cursor's own instant that the previous page already showed.
-            conditions.append(runs.c.created_at <= after.created_at)
-            conditions.append(sa.or_(runs.c.created_at < after.created_at, runs.c.id < after.id))
+            at, run_id = after.created_at, after.id
+            if oldest_first:
+                conditions.append(runs.c.created_at >= at)
+                conditions.append(sa.or_(runs.c.created_at > at, runs.c.id > run_id))
+            else:
+                conditions.append(runs.c.created_at <= at)
+                conditions.append(sa.or_(runs.c.created_at < at, runs.c.id < run_id))
         query = (
             sa.select(*_BRIEF)
             .where(*conditions)
-            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .order_by(*(order if oldest_first else [c.desc() for c in order]))
             .limit(limit)
         )
         with self._read() as conn:
@@ -154,3 +172,19 @@ class RunList(Repository):
         )
         with self._read() as conn:
             return list(conn.execute(query).scalars())
+
+    def loads(self, run_ids: Sequence[str]) -> list[tuple[RunRow, list[StepRow]]]:
+        """The rows and whole journals of `run_ids` (those that exist), in the order given:
+        two queries for a page of runs, where `Store.load` takes two per run."""
+        if not run_ids:
+            return []
+        ids = list(run_ids)
+        journal = sa.select(steps).where(steps.c.run_id.in_(ids))
+        with self._read() as conn:
+            rows = conn.execute(sa.select(*_ROW).where(runs.c.id.in_(ids))).all()
+            entries = conn.execute(journal.order_by(steps.c.run_id, steps.c.seq)).all()
+        journals: dict[str, list[StepRow]] = {}
+        for entry in entries:
+            journals.setdefault(entry.run_id, []).append(StepRow(**entry._mapping))
+        found = {r.id: RunRow(**r._mapping) for r in rows}
+        return [(found[i], journals.get(i, [])) for i in ids if i in found]

@@ -16,6 +16,7 @@ took it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bosun.data.store import RunRow
+from bosun.data.runlist import RunCursor, RunFilter, RunList
 from bosun.gateway.auth import APPROVALS_DECIDE
 from bosun.gateway.people import ESCALATED
 from bosun.service.dashboard.context import Current, Dash, Poster
@@ -35,11 +36,13 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
+_PAGE = 50
 
-def handoff_of(row: RunRow) -> dict[str, Any]:
-    """The run's handoff package as stored (its keys may grow: confidence, passages)."""
+
+def handoff_of(text: str | None) -> dict[str, Any]:
+    """A handoff package as stored (its keys may grow: confidence, passages)."""
     try:
-        value = json.loads(row.handoff) if row.handoff else {}
+        value = json.loads(text) if text else {}
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
@@ -51,12 +54,21 @@ async def escalations(
     viewer: Current,
     dash: Dash,
     done: Annotated[str | None, Query(max_length=20)] = None,
+    after: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
-    """Runs waiting for a person, newest first."""
+    """Runs waiting for a person in the viewer's tenant (what `Gateway.escalations` lists),
+    newest first, a page at a time."""
     viewer.require(APPROVALS_DECIDE)
-    rows = await dash.gateway.escalations(viewer.principal, limit=100)
-    items = [(row, handoff_of(row)) for row in rows]
-    return page(request, "escalations.html", {"title": "Escalations", "items": items, "done": done})
+    where = RunFilter(tenant=viewer.principal.tenant, statuses=ESCALATED)
+    cursor = RunCursor.parse(after) if after else None
+    rows = await asyncio.to_thread(RunList(dash.store).page, where, after=cursor, limit=_PAGE + 1)
+    items = [(row, handoff_of(row.handoff)) for row in rows[:_PAGE]]
+    more = str(rows[_PAGE - 1].cursor) if len(rows) > _PAGE else None
+    return page(
+        request,
+        "escalations.html",
+        {"title": "Escalations", "items": items, "done": done, "next": more},
+    )
 
 
 @router.get("/escalations/{run_id}")
@@ -65,7 +77,7 @@ async def escalation(request: Request, run_id: RunId, viewer: Current, dash: Das
     viewer.require(APPROVALS_DECIDE)
     result = await dash.gateway.result(viewer.principal, run_id)
     reveal = await revealer(dash, viewer, run_id)
-    handoff = handoff_of(result.row)
+    handoff = handoff_of(result.row.handoff)
     shown = {
         key: reveal(value) if isinstance(value, str) else value for key, value in handoff.items()
     }

@@ -16,6 +16,7 @@ from typing import Any
 
 from bosun.data.store import StepRow
 from bosun.gateway.people import approval_id
+from bosun.runtime.state import Entry, RunState
 
 __all__ = [
     "ArgField",
@@ -24,6 +25,7 @@ __all__ = [
     "arg_fields",
     "edited_arguments",
     "evidence_of",
+    "fold",
     "held_calls",
     "parse_arguments",
 ]
@@ -62,6 +64,14 @@ def _flag(screening: Any) -> str | None:
     signals = ", ".join(str(s) for s in screening.get("signals", ())[:5])
     said = f"{screening.get('verdict')} (score {screening.get('score')})"
     return f"{said}: {signals}" if signals else said
+
+
+def fold(run_id: str, agent: str, steps: Iterable[StepRow]) -> RunState:
+    """The run's state after `steps`, folded as the runtime folds a journal to resume it."""
+    state = RunState(run_id=run_id, agent=agent)
+    for step in steps:
+        state.apply(Entry(step.seq, step.kind, json.loads(step.payload)))
+    return state
 
 
 def evidence_of(steps: Iterable[StepRow], reveal: Reveal) -> list[Evidence]:

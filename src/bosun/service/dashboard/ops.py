@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from starlette.requests import Request
@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from bosun.data.alerts import AlertRow, AlertRows
 from bosun.data.operations import HOUR, OpsRows, OpsWindow
+from bosun.errors import UserError
 from bosun.gateway.auth import METRICS_READ
 from bosun.service.dashboard.charts import Chart, line_chart, percentile
 from bosun.service.dashboard.context import Current, Dash
@@ -53,6 +54,7 @@ TOOL_ERRORS = frozenset(
     )
 )
 _DRIFT_DAYS = 7
+_WINDOWS = (24, 72, 168)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +199,12 @@ async def operations(
     request: Request,
     viewer: Current,
     dash: Dash,
-    hours: Annotated[Literal[24, 72, 168], Query()] = 24,
+    hours: Annotated[int, Query()] = 24,
 ) -> Response:
     """Charts over the last `hours`, tool errors by tool, recent drift alerts."""
     viewer.require(METRICS_READ)
+    if hours not in _WINDOWS:
+        raise UserError(f"hours must be one of {', '.join(map(str, _WINDOWS))}")
     now = time.time()
     window = OpsWindow(since=now - hours * HOUR, until=now, all_tenants=True)
     made, tools = await asyncio.to_thread(charts, OpsRows(dash.store), window)
@@ -217,6 +221,6 @@ async def operations(
             "tools": tools,
             "drift": recent,
             "hours": hours,
-            "choices": (24, 72, 168),
+            "choices": _WINDOWS,
         },
     )

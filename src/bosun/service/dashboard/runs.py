@@ -31,9 +31,9 @@ from bosun.errors import UserError
 from bosun.gateway.auth import RUNS_READ
 from bosun.models.base import AssistantMessage, SystemMessage, ToolMessage
 from bosun.observe.tracing import Trace, trace_of
-from bosun.runtime.state import Entry, RunState, RunStatus
+from bosun.runtime.state import RunStatus
 from bosun.service.dashboard.context import Current, Dash, Dashboard, Poster, Viewer
-from bosun.service.dashboard.evidence import evidence_of
+from bosun.service.dashboard.evidence import evidence_of, fold
 from bosun.service.dashboard.render import DashboardRoute, page
 
 __all__ = ["revealer", "router"]
@@ -42,6 +42,7 @@ router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 RunId = Annotated[str, Path(max_length=40, pattern=r"^[0-9a-f]{1,40}$")]
 _PAGE = 50
+_STATUSES = [s.value for s in RunStatus]
 
 
 async def revealer(dash: Dashboard, viewer: Viewer, run_id: str) -> Callable[[str], str]:
@@ -71,41 +72,45 @@ async def runs(
     viewer: Current,
     dash: Dash,
     agent: Annotated[str | None, Query(max_length=200)] = None,
-    status: Annotated[RunStatus | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
     since: Annotated[str | None, Query(max_length=40)] = None,
     until: Annotated[str | None, Query(max_length=40)] = None,
     after: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = _PAGE,
 ) -> Response:
-    """The viewer's tenant's runs, newest first, filtered."""
+    """The viewer's tenant's runs, newest first, filtered; `limit` a page."""
     viewer.require(RUNS_READ)
+    if status and status not in _STATUSES:
+        raise UserError(f"status must be one of: {', '.join(_STATUSES)}")
     where = RunFilter(
         tenant=viewer.principal.tenant,
         agent=agent or None,
-        statuses=(status.value,) if status is not None else (),
+        statuses=(status,) if status else (),
         since=_time(since, "since"),
         until=_time(until, "until"),
     )
     cursor = RunCursor.parse(after) if after else None
     listing = RunList(dash.store)
-    rows = await asyncio.to_thread(listing.page, where, after=cursor, limit=_PAGE + 1)
+    rows = await asyncio.to_thread(listing.page, where, after=cursor, limit=limit + 1)
     agents = sorted(dash.gateway.agents)
     filters = {
         "agent": agent or "",
-        "status": status.value if status else "",
+        "status": status or "",
         "since": since or "",
         "until": until or "",
     }
-    more = len(rows) > _PAGE
+    more = len(rows) > limit
     return page(
         request,
         "runs.html",
         {
             "title": "Runs",
-            "rows": rows[:_PAGE],
-            "next": str(rows[_PAGE - 1].cursor) if more else None,
+            "rows": rows[:limit],
+            "next": str(rows[limit - 1].cursor) if more else None,
+            "limit": limit,
             "filters": filters,
             "agents": agents,
-            "statuses": [s.value for s in RunStatus],
+            "statuses": _STATUSES,
             "tenant": viewer.principal.tenant,
         },
     )
@@ -188,9 +193,7 @@ def replay(
     run_id: str, agent: str, steps: list[StepRow], at: int, reveal: Callable[[str], str]
 ) -> Replayed:
     """Fold the journal up to entry `at` the way the runtime does when it resumes a run."""
-    state = RunState(run_id=run_id, agent=agent)
-    for step in steps[: at + 1]:
-        state.apply(Entry(step.seq, step.kind, json.loads(step.payload)))
+    state = fold(run_id, agent, steps[: at + 1])
     messages: list[tuple[str, str, str]] = []
     for message in state.messages:
         if isinstance(message, SystemMessage):
