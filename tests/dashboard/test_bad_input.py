@@ -226,3 +226,11 @@ def test_an_oversized_template_creates_no_version(served: Served) -> None:
         assert answer.status_code == 413
         assert "the template is too long" in answer.text
         assert "7.0.0" not in client.get("/prompts/support_desk").text
+
+
+def test_a_forged_page_cursor_is_a_clear_error(served: Served) -> None:
+    with session(served) as client:
+        for path in ("/approvals", "/escalations", "/runs"):
+            answer = client.get(path, params={"after": "1.5~zz'--"})
+            assert answer.status_code == 400, (path, answer.status_code)
+            assert "not one this list gave out" in answer.text

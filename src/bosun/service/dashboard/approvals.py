@@ -52,7 +52,7 @@ router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 ApprovalId = Annotated[str, Path(max_length=100, pattern=r"^[0-9a-f]{1,40}\.[0-9a-f]{16}$")]
 _MAX_ARG_CHARS = 20_000
-_QUEUE = 25
+_QUEUE = 20
 
 
 @router.get("/approvals")

@@ -10,9 +10,10 @@ for every read and decision.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import Request
@@ -48,12 +49,35 @@ __all__ = [
     "Dashboard",
     "Poster",
     "PromptPoster",
+    "Recent",
     "Viewer",
     "current",
     "dashboard_of",
     "poster",
     "prompt_poster",
 ]
+
+
+class Recent:
+    """Results worth reusing for a few seconds, by key: the operations counts, which read a
+    window of runs and their journals. One computation at a time per key, so a room of
+    dashboards refreshing together costs one."""
+
+    def __init__(self, *, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        """How long a result is served before it is computed again."""
+        self._found: dict[Hashable, tuple[float, Any]] = {}
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+        """(when it was computed, the result) for `key`, computed again when older than the
+        TTL."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            found = self._found.get(key)
+            if found is None or time.time() - found[0] > self.ttl_s:
+                found = self._found[key] = (time.time(), await compute())
+        return found
 
 
 @dataclass(kw_only=True)
@@ -76,6 +100,8 @@ class Dashboard:
     """The pages."""
     notify: Callable[[], None] = field(default=lambda: None)
     """Wakes the embedded worker when a decision queues a run."""
+    recent: Recent = field(default_factory=lambda: Recent(ttl_s=30.0))
+    """Operations counts, reused for 30 seconds."""
 
 
 NAV = (

@@ -6,8 +6,9 @@ GET /ops?hours=24|72|168   runs per hour, p50/p95 run latency, cost per run, esc
                            drift alerts
 ```
 
-Counted by `bosun.data.operations.OpsRows` from the runs and their journals, bucketed by the
-hour a run was submitted, across every tenant like ``/metrics`` (the page needs the
+Counted by `bosun.data.operations.OpsRows` from the runs and their journals (at most every 30
+seconds per window: a week's window reads every run's first entry), bucketed by the hour a
+run was submitted, across every tenant like ``/metrics`` (the page needs the
 ``metrics:read`` scope of the ``monitor`` role). Run latency is from submission to the run's
 last status change, for runs that stopped (completed, failed, cancelled, escalated), time
 waiting for people included. A tool error is a tool failing (timeout, transient or permanent
@@ -205,13 +206,15 @@ async def operations(
     viewer.require(METRICS_READ)
     if hours not in _WINDOWS:
         raise UserError(f"hours must be one of {', '.join(map(str, _WINDOWS))}")
-    now = time.time()
-    window = OpsWindow(since=now - hours * HOUR, until=now, all_tenants=True)
-    made, tools = await asyncio.to_thread(charts, OpsRows(dash.store), window)
-    drift: list[AlertRow] = await asyncio.to_thread(
-        AlertRows(dash.store).newest, kind="drift", limit=20
-    )
-    recent = [a for a in drift if a.created_at >= now - _DRIFT_DAYS * 86400]
+
+    async def count() -> tuple[list[Chart], list[ToolTotal], list[AlertRow]]:
+        now = time.time()
+        window = OpsWindow(since=now - hours * HOUR, until=now, all_tenants=True)
+        made, tools = await asyncio.to_thread(charts, OpsRows(dash.store), window)
+        drift = await asyncio.to_thread(AlertRows(dash.store).newest, kind="drift", limit=20)
+        return made, tools, [a for a in drift if a.created_at >= now - _DRIFT_DAYS * 86400]
+
+    counted_at, (made, tools, recent) = await dash.recent.get(("ops", hours), count)
     return page(
         request,
         "ops.html",
@@ -222,5 +225,6 @@ async def operations(
             "drift": recent,
             "hours": hours,
             "choices": _WINDOWS,
+            "counted_at": counted_at,
         },
     )
