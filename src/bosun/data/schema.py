@@ -66,16 +66,9 @@ sa.Index(
 )
 sa.Index("ix_runs_status_created", runs.c.status, runs.c.created_at)
 sa.Index("ix_runs_tenant_created", runs.c.tenant, runs.c.created_at)
-# The dashboard's operations counts over a window of runs (migration 0005): covering, so
-# they never read the run rows (which carry their whole input).
-sa.Index(
-    "ix_runs_created_ops",
-    runs.c.created_at,
-    runs.c.status,
-    runs.c.tenant,
-    runs.c.updated_at,
-    runs.c.cost_usd,
-)
+# The dashboard's operations counts over a window of runs (migration 0005); immutable
+# columns only, so journal writes (which update their run row) never touch it.
+sa.Index("ix_runs_created", runs.c.created_at, runs.c.tenant)
 
 steps = sa.Table(
     "steps",
