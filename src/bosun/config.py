@@ -27,6 +27,7 @@ __all__ = [
     "CostSettings",
     "MemorySettings",
     "OnlineSettings",
+    "PromptGate",
     "ServiceSettings",
     "Settings",
     "WebhookSubscription",
@@ -70,6 +71,19 @@ class WebhookSubscription(BaseModel):
     """Event types to send."""
     tenant: str | None = None
     """Only runs of this tenant; None for all."""
+
+
+class PromptGate(BaseModel):
+    """What the dashboard's prompt console evaluates a version of one prompt with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent: str
+    """The served agent (by name) whose instructions the prompt is."""
+    dataset: Path
+    """Its golden dataset (YAML or JSONL), as for ``bosun eval --gate``."""
+    concurrency: int = Field(default=4, ge=1)
+    """Cases run at once."""
 
 
 class ServiceSettings(BaseModel):
@@ -139,6 +153,18 @@ class ServiceSettings(BaseModel):
     key_pepper: SecretStr | None = None
     """A secret mixed into API key digests (HMAC), so a stolen database alone cannot be used
     to test guessed keys offline."""
+    dashboard: bool = True
+    """Serve the web dashboard at ``/`` (approvals, escalations, runs, operations, prompts);
+    people log in with their API key."""
+    session_key: SecretStr | None = None
+    """Signs the dashboard's session cookies (base64, 32 bytes); default:
+    ``<home>/session.key``, created on first use with mode 0600. Every API process of one
+    deployment needs the same key; changing it ends every session."""
+    session_ttl_s: float = Field(default=8 * 3600, gt=0)
+    """How long a dashboard session lasts after logging in."""
+    prompt_gates: dict[str, PromptGate] = Field(default_factory=dict)
+    """Per prompt name, the agent and golden dataset the dashboard runs the evaluation gate
+    with; a prompt without one can be edited and promoted, not gated from the dashboard."""
 
 
 class CostSettings(BaseModel):

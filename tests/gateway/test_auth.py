@@ -109,6 +109,30 @@ def test_disabled_principal_is_refused_until_enabled(keys: ApiKeys) -> None:
     assert keys.authenticate(key).id == "alice"
 
 
+def test_a_session_resumed_by_key_id_is_checked_like_the_key(keys: ApiKeys, clock: Clock) -> None:
+    # A dashboard session carries only the key id; each request resumes it and must be
+    # refused exactly when the key itself would be.
+    key_id, _ = keys.create("alice", tenant="acme", roles=["reviewer"], expires_at=T0 + 60)
+    resumed = keys.resume(key_id)
+    assert (resumed.id, resumed.tenant, resumed.key_id) == ("alice", "acme", key_id)
+    assert resumed.has(APPROVALS_DECIDE)
+    keys.set_roles("alice", ["viewer"])
+    assert not keys.resume(key_id).has(APPROVALS_DECIDE)  # roles resolved at every request
+    keys.disable("alice")
+    with pytest.raises(Unauthenticated, match="disabled"):
+        keys.resume(key_id)
+    keys.enable("alice")
+    clock.now = T0 + 60
+    with pytest.raises(Unauthenticated, match="expired"):
+        keys.resume(key_id)
+    other, _ = keys.create("bob", tenant="acme", roles=["viewer"])
+    keys.revoke(other)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        keys.resume(other)
+    with pytest.raises(Unauthenticated, match="no longer exists"):
+        keys.resume("0123456789abcdef")
+
+
 def test_role_changes_apply_to_existing_keys(keys: ApiKeys) -> None:
     _, key = keys.create("alice", tenant="acme", roles=["viewer"])
     assert not keys.authenticate(key).has(APPROVALS_DECIDE)

@@ -117,6 +117,9 @@ def test_a_key_file_others_can_read_is_refused(tmp_path: Path, mode: int) -> Non
     os.chmod(path, mode)
     with pytest.raises(ConfigError, match="chmod 600"):
         load_or_create_key(path)
+    # The dashboard's session key is kept the same way; errors name the key they are about.
+    with pytest.raises(ConfigError, match="the dashboard session key file .* run `chmod 600"):
+        load_or_create_key(path, what="the dashboard session key")
 
 
 def test_a_key_given_in_configuration_is_used_instead_of_a_file(tmp_path: Path) -> None:

@@ -67,17 +67,27 @@ def serve(
         bool, typer.Option(help="Drive runs in this process too (the one-machine setup).")
     ] = True,
 ) -> None:
-    """Serve the REST API (with an embedded worker by default)."""
+    """Serve the REST API and the dashboard (with an embedded worker by default). With no
+    agent given or configured: the reference agent, and a key to log in with."""
     import uvicorn
 
     settings = _settings(db)
+    prompts = None
+    if not agent and not settings.agents:
+        from bosun.cli.embedded import reference_settings
+
+        settings, prompts = reference_settings(settings)
     system = _system(settings, agent, worker=embedded_worker)
+    url = f"http://{host or settings.service.host}:{port or settings.service.port}"
     console.print(
-        f"bosun API on http://{host or settings.service.host}:{port or settings.service.port} "
-        f"({system.store.dialect}; agents: {', '.join(system.runtime.agents)}; "
-        f"worker: {'embedded' if system.worker else 'none'})"
+        f"bosun API on {url} ({system.store.dialect}; agents: "
+        f"{', '.join(system.runtime.agents)}; worker: {'embedded' if system.worker else 'none'})"
     )
     _print_grants(system)
+    if prompts is not None:
+        _print_login(system, prompts, url)
+    elif settings.service.dashboard:
+        console.print(f"dashboard on {url}/ (log in with an API key: bosun keys create)")
     uvicorn.run(
         system.app(),
         host=host or settings.service.host,
@@ -101,6 +111,21 @@ def _print_grants(system: System) -> None:
                 "to submitters (service.tool_scopes): their calls will be refused",
                 soft_wrap=True,
             )
+
+
+def _print_login(system: System, prompts: Path, url: str) -> None:
+    """The reference setup: its prompt in the registry, and a key to log in with."""
+    from bosun.cli.embedded import login_key, sync_prompts
+
+    for created in sync_prompts(system, prompts):
+        console.print(f"prompt registry: added {created}")
+    key = login_key(system)
+    console.print(
+        f"dashboard on {url}/ : log in with this admin key (shown once; valid for a day, "
+        "a restart prints a new one):",
+        soft_wrap=True,
+    )
+    print(key.key, flush=True)
 
 
 def worker(

@@ -72,3 +72,9 @@ class EvalRuns(Repository):
         query = query.order_by(eval_runs.c.created_at.desc(), eval_runs.c.id.desc())
         with self._read() as conn:
             return [EvalRunRow(**r._mapping) for r in conn.execute(query).all()]
+
+    def get(self, id: str) -> NewEvalRun | None:
+        """One evaluation run with its per-case report, if stored."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(eval_runs).where(eval_runs.c.id == id)).first()
+        return None if row is None else NewEvalRun(**row._mapping)

@@ -74,6 +74,9 @@ sa.Index(
 sa.Index("ix_runs_status_created", runs.c.status, runs.c.created_at)
 sa.Index("ix_runs_tenant_created", runs.c.tenant, runs.c.created_at)
 sa.Index("ix_runs_thread", runs.c.thread_id, runs.c.id)
+# The dashboard's operations counts over a window of runs (migration 0007); immutable
+# columns only, so journal writes (which update their run row) never touch it.
+sa.Index("ix_runs_created", runs.c.created_at, runs.c.tenant)
 
 steps = sa.Table(
     "steps",

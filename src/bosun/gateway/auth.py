@@ -381,6 +381,19 @@ class ApiKeys:
         if not hmac.compare_digest(self._digest(key_id, secret), stored) or found is None:
             raise Unauthenticated(_INVALID)
         row, principal = found
+        return self._active(row, principal)
+
+    def resume(self, key_id: str) -> Principal:
+        """The principal of key `key_id` for a session its full key opened earlier (a
+        dashboard login), checked as `authenticate` checks it on every request: a revoked or
+        expired key or a disabled principal is refused, so revoking the key ends the session
+        at its next request."""
+        found = self._store.keys.find(key_id) if isinstance(key_id, str) else None
+        if found is None:
+            raise Unauthenticated("the session's API key no longer exists")
+        return self._active(*found)
+
+    def _active(self, row: ApiKeyRow, principal: PrincipalRow) -> Principal:
         now = self._clock()
         if row.revoked_at is not None:
             raise Unauthenticated("this API key was revoked")
@@ -389,8 +402,8 @@ class ApiKeys:
         if principal.disabled:
             raise Unauthenticated("this API key's principal is disabled")
         if row.last_used_at is None or now - row.last_used_at >= self._touch_every_s:
-            self._store.keys.touch(key_id, at=now)
-        return self._resolve(principal, key_id)
+            self._store.keys.touch(row.key_id, at=now)
+        return self._resolve(principal, row.key_id)
 
     def _resolve(self, row: PrincipalRow, key_id: str) -> Principal:
         names = tuple(json.loads(row.roles))

@@ -255,6 +255,11 @@ class Gateway:
             output = self._resolve(state, output)
         return GatewayResult(run=run, output=output, guardrail=verdict, row=row, steps=steps)
 
+    def reveal(self, principal: Principal, state: RunState, text: str) -> str:
+        """`text` from run `state` with its PII placeholders resolved, for a principal holding
+        `pii:read`; unchanged for anyone else (a dashboard showing a run's content)."""
+        return self._resolve(state, text) if principal.has(PII_READ) else text
+
     async def _audited(self, run_id: str, action: str) -> bool:
         rows = await asyncio.to_thread(self.runtime.store.audit_rows, run_id=run_id)
         return any(r["action"] == action for r in rows)

@@ -24,9 +24,9 @@ from bosun.data.store import RunRow
 from bosun.errors import RunNotFound, RunStateConflict
 from bosun.models.base import ToolCall
 from bosun.runtime.runtime import RunResult, Runtime
-from bosun.runtime.state import RunStatus
+from bosun.runtime.state import RunState, RunStatus
 
-__all__ = ["ESCALATED", "Approval", "People", "approval_id"]
+__all__ = ["ESCALATED", "Approval", "People", "approval_id", "held_in"]
 
 ESCALATED = ("escalated", "waiting_human")
 """The statuses of a run waiting for a person (not for an approval)."""
@@ -104,12 +104,7 @@ class People:
     async def held(self, row: RunRow) -> list[Approval]:
         """The calls of the run `row` waiting for a decision (none unless it is
         waiting_approval)."""
-        state = await self.runtime.state(row.id)
-        return [
-            Approval.of(row, call, state.approval_reasons.get(call.id))
-            for call in state.pending
-            if call.id in state.awaiting_approval
-        ]
+        return held_in(row, await self.runtime.state(row.id))
 
     async def decide(
         self,
@@ -163,6 +158,16 @@ class People:
         return await self.runtime.finish(
             row.id, RunStatus.COMPLETED, by=by, audit="escalation_closed", output=note
         )
+
+
+def held_in(row: RunRow, state: RunState) -> list[Approval]:
+    """The calls of the run `row`, as `state` (its journal folded) has it, waiting for a
+    decision: for callers that read many runs' journals at once."""
+    return [
+        Approval.of(row, call, state.approval_reasons.get(call.id))
+        for call in state.pending
+        if call.id in state.awaiting_approval
+    ]
 
 
 def approval_id(run_id: str, call_id: str) -> str:

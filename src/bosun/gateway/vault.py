@@ -66,29 +66,32 @@ _TOKEN_PREFIX: Final = "v1."
 _NONCE_BYTES: Final = 12
 
 
-def decode_key(text: str) -> bytes:
-    """A master key written as base64 (standard or URL-safe alphabet) in the configuration."""
+def decode_key(text: str, *, what: str = "the PII vault key") -> bytes:
+    """A master key written as base64 (standard or URL-safe alphabet) in the configuration;
+    `what` names it in errors."""
     cleaned = "".join(text.split()).replace("-", "+").replace("_", "/")
     try:
         key = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ConfigError("the PII vault key is not valid base64") from exc
+        raise ConfigError(f"{what} is not valid base64") from exc
     if len(key) != KEY_BYTES:
         raise ConfigError(
-            f"the PII vault key must be {KEY_BYTES} bytes (44 base64 characters), "
-            f"got {len(key)} bytes"
+            f"{what} must be {KEY_BYTES} bytes (44 base64 characters), got {len(key)} bytes"
         )
     return key
 
 
-def load_or_create_key(path: Path, *, key_b64: str | None = None) -> bytes:
+def load_or_create_key(
+    path: Path, *, key_b64: str | None = None, what: str = "the PII vault key"
+) -> bytes:
     """The master key: `key_b64` when the configuration gives one, else the file at `path`,
     created (mode 0600, base64 text) if it does not exist. A file that group or others may
-    read is refused: anyone who can read it can read every run's PII."""
+    read is refused: anyone who can read it can read every run's PII (or, for the dashboard's
+    session key, forge sessions). `what` names the key in errors."""
     if key_b64 is not None:
-        return decode_key(key_b64)
+        return decode_key(key_b64, what=what)
     try:
-        return _read_key_file(path)
+        return _read_key_file(path, what)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -105,26 +108,24 @@ def load_or_create_key(path: Path, *, key_b64: str | None = None) -> bytes:
             os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return _read_key_file(path)
+    return _read_key_file(path, what)
 
 
-def _read_key_file(path: Path) -> bytes:
+def _read_key_file(path: Path, what: str) -> bytes:
     with path.open("rb") as file:
         mode = os.fstat(file.fileno()).st_mode
         if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"the PII vault key file {path} is readable by other users "
+                f"{what} file {path} is readable by other users "
                 f"(mode {stat.filemode(mode)}); run `chmod 600 {path}`"
             )
         data = file.read()
     if len(data) == KEY_BYTES:
         return data  # raw bytes: 32 bytes of base64 would decode to 24
     try:
-        return decode_key(data.decode("ascii"))
+        return decode_key(data.decode("ascii"), what=what)
     except (UnicodeDecodeError, ConfigError) as exc:
-        raise ConfigError(
-            f"the PII vault key file {path} must hold {KEY_BYTES} bytes as base64"
-        ) from exc
+        raise ConfigError(f"{what} file {path} must hold {KEY_BYTES} bytes as base64") from exc
 
 
 class VaultCipher:

@@ -158,6 +158,10 @@ def create_app(
     install_problem_handlers(app)
     service.metrics.instrument(app)
     app.include_router(router)
+    if service.settings.dashboard:
+        from bosun.service.dashboard import mount
+
+        mount(app, gateway=gateway, store=store, service=service.settings, notify=service.notify)
     return app
 
 

@@ -30,7 +30,13 @@ from bosun.errors import (
 )
 from bosun.service.schemas import Problem
 
-__all__ = ["NotReady", "install_problem_handlers", "problem", "problem_responses"]
+__all__ = [
+    "NotReady",
+    "install_problem_handlers",
+    "problem",
+    "problem_responses",
+    "status_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +79,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _status(exc: BosunError) -> int:
+def status_for(exc: BosunError) -> int:
+    """The HTTP status a bosun error answers with (the table in the module's docstring)."""
     if isinstance(exc, GatewayRefusal):
         return exc.status
     if isinstance(exc, RunNotFound | AgentNotFound):
@@ -90,7 +97,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BosunError)
     async def bosun_error(request: Request, exc: BosunError) -> JSONResponse:
-        status = _status(exc)
+        status = status_for(exc)
         if status >= 500:
             logger.error("%s %s failed: %r", request.method, request.url.path, exc)
             return problem(500, "the server failed; the error is logged", instance=request.url.path)
