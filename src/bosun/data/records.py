@@ -38,6 +38,7 @@ class NewRun:
     tenant: str | None = None
     idempotency_key: str | None = None
     request_digest: str | None = None
+    parent_id: str | None = None
     created_at: float
 
 

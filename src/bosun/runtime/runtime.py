@@ -162,6 +162,8 @@ class Runtime:
         gateway: Mapping[str, Any] | None = None,
         queued: bool = True,
         conversation: str | None = None,
+        parent: str | None = None,
+        parent_call: str | None = None,
     ) -> str:
         """Record a new run, queued for a worker (`bosun.service.Worker`), and return its id;
         a repeated idempotency key returns the existing run's id. ``grants="agent"`` grants
@@ -170,7 +172,10 @@ class Runtime:
         `gateway`, journaled and audited with the run's first entry. ``queued=False`` is
         for a caller that drives the run itself (`resume`) at once: no worker claims it.
         `conversation` groups runs of one conversation: an `InstructionSource` keys its
-        choice of prompt version on it (the run id when absent)."""
+        choice of prompt version on it (the run id when absent). `parent` names the run or
+        pipeline that started this one (a pipeline stage, an agent called as a tool, a
+        reviewer) and `parent_call` the step of it that did: the run joins its parent's trace
+        and audit trail."""
         state = await self._start(
             agent,
             input,
@@ -181,6 +186,8 @@ class Runtime:
             gateway=gateway,
             status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
             conversation=conversation,
+            parent=parent,
+            parent_call=parent_call,
         )
         return state.run_id
 
@@ -196,13 +203,18 @@ class Runtime:
         gateway: Mapping[str, Any] | None = None,
         status: RunStatus = RunStatus.QUEUED,
         conversation: str | None = None,
+        parent: str | None = None,
+        parent_call: str | None = None,
     ) -> RunState:
         self.register(agent)
+        if parent is not None and not 0 < len(parent) <= 40:
+            raise UserError(f"parent must be a run or pipeline id, got {parent!r}")
         for name, value in (
             ("principal", principal),
             ("tenant", tenant),
             ("idempotency_key", idempotency_key),
             ("conversation", conversation),
+            ("parent_call", parent_call),
         ):
             if value is not None and not 0 < len(value) <= 200:
                 raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")
@@ -235,6 +247,10 @@ class Runtime:
             payload["tenant"] = tenant
         if gateway:
             payload["gateway"] = dict(gateway)
+        if parent is not None:  # read by tracing (bosun.observe.tracing._lineage)
+            payload["parent_run_id"] = parent
+            if parent_call is not None:
+                payload["parent_call_id"] = parent_call
         state = RunState(run_id=run_id, agent=agent.name)
         new_run = NewRun(
             id=run_id,
@@ -246,6 +262,7 @@ class Runtime:
             tenant=tenant,
             idempotency_key=idempotency_key,
             request_digest=digest,
+            parent_id=parent,
             created_at=now,
         )
         steps = record(state, "run_started", payload, elapsed_s=0.0, audit="run_created")

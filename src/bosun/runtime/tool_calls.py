@@ -331,7 +331,7 @@ class ToolCalls:
         """Journal a call's result (PII masked, labelled, screened); True when the screen
         flagged it as an injection."""
         tool = self.executor.get(call.name)
-        untrusted = tool is not None and tool.policy.untrusted_output
+        untrusted = tool is not None and (tool.policy.untrusted_output or result.untrusted)
         label = functools.partial(
             label_result,
             result,

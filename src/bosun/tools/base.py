@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ApprovalDecision",
@@ -137,11 +137,16 @@ class ToolResult(BaseModel):
     """What the model can do about the failure. Never a traceback."""
     attempts: int = 1
     """How many times the tool ran (retries included)."""
+    untrusted: bool = Field(default=False, exclude=True)
+    """The tool labelled this result untrusted itself (it returned a `bosun.trust.Content`
+    so labelled: an agent called as a tool whose run saw untrusted content), whatever its
+    policy's `untrusted_output` says. Never serialised: the journal keeps the label as the
+    entry's ``trust``."""
 
     @classmethod
-    def success(cls, data: Any, *, attempts: int = 1) -> ToolResult:
+    def success(cls, data: Any, *, attempts: int = 1, untrusted: bool = False) -> ToolResult:
         """A successful result."""
-        return cls(ok=True, data=data, attempts=attempts)
+        return cls(ok=True, data=data, attempts=attempts, untrusted=untrusted)
 
     @classmethod
     def failure(cls, kind: ErrorKind, guidance: str, *, attempts: int = 1) -> ToolResult:

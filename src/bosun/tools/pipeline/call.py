@@ -13,6 +13,7 @@ from bosun.errors import ModelRetry, ToolFailure
 from bosun.tools.base import ErrorKind, ToolResult
 from bosun.tools.pipeline.invocation import AnyTool, Invocation
 from bosun.tools.secrets import Secret, SecretsProvider
+from bosun.trust import Content, Trust
 
 __all__ = ["Call"]
 
@@ -81,6 +82,10 @@ def _classify(inv: Invocation, tool: AnyTool, exc: Exception) -> ToolResult:
 
 
 def _check_result(tool: AnyTool, output: Any) -> ToolResult:
+    if isinstance(output, Content):
+        # A tool that labels its own output (an agent called as a tool): the text, and its
+        # label for the runtime, which journals it and taints the run when untrusted.
+        return ToolResult.success(output.text, untrusted=output.trust is Trust.UNTRUSTED)
     try:
         data = tool.serialize_result(output)
     except Exception as exc:  # ValidationError, PydanticSerializationError, a custom serializer
