@@ -139,6 +139,8 @@ def parse_json(model: type[BaseModel], text: str | None) -> BaseModel:
     try:
         return model.model_validate_json(body[start : end + 1])
     except ValidationError as exc:
+        # The answer itself goes with the reason: an agent that explains why it cannot give
+        # the output ("order W1 not found") tells the exception handler what to fix.
         raise ValueError(
-            f"the answer is not a valid {model.__name__}: {exc.errors()[0]['msg']}"
+            f"the answer is not a valid {model.__name__} ({exc.errors()[0]['msg']}): {text[:300]!r}"
         ) from exc
