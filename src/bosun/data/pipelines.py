@@ -4,6 +4,8 @@ A pipeline row is claimed by workers exactly like a run (`bosun.data.queue`): a 
 owner and an expiry, renewed by heartbeats; a dead worker's pipelines become claimable when
 their leases expire. The journal (``pipeline_steps``) is keyed by (pipeline, seq), so a
 driver that lost its lease and writes anyway gets `JournalConflict` instead of forking it.
+Entries after the first are `PipelineEntry` write operations committed by the store's
+group-commit writer (`Runtime.write`), together with the runs' own entries.
 
 ```
 claimable:  status = queued  and (no lease or lease expired)
@@ -19,15 +21,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
 from bosun.data._repo import Repository, values_of
-from bosun.data.records import AuditEvent
+from bosun.data.records import AuditEvent, PipelineEntry, PipelineUpdate
 from bosun.data.schema import pipeline_steps, pipelines, runs
 from bosun.data.store import Store
-from bosun.errors import JournalConflict, PipelineNotFound, StoreError
+from bosun.errors import PipelineNotFound, StoreError
 
 __all__ = [
     "NewPipeline",
@@ -35,6 +36,7 @@ __all__ = [
     "PipelineEntry",
     "PipelineRow",
     "PipelineRows",
+    "PipelineUpdate",
 ]
 
 
@@ -60,29 +62,6 @@ class NewPipeline:
     """A repeated key returns the first pipeline."""
     created_at: float
     """Unix seconds."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PipelineEntry:
-    """One entry of a pipeline's journal."""
-
-    pipeline_id: str
-    """The pipeline."""
-    seq: int
-    """Position in its journal, from 0."""
-    kind: str
-    """``pipeline_started``, ``stage_finished``, ``stage_failed``, ``exception_resolved``,
-    ``pipeline_finished``, ``handed_back``."""
-    payload: str
-    """JSON."""
-    created_at: float
-    """Unix seconds."""
-    stage: str | None = None
-    """The stage the entry is about."""
-    item: int | None = None
-    """The fan-out index within the stage (None for a stage that does not fan out)."""
-    run_id: str | None = None
-    """The stage's run, for an agent stage."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,35 +164,6 @@ class PipelineRows(Repository):
                 .order_by(pipeline_steps.c.seq)
             ).all()
         return PipelineRow(**found._mapping), [PipelineEntry(**e._mapping) for e in entries]
-
-    def append(
-        self,
-        pipeline_id: str,
-        entries: Sequence[PipelineEntry],
-        *,
-        values: dict[str, Any] | None = None,
-        audit: Sequence[AuditEvent] = (),
-    ) -> None:
-        """Append `entries`, update the row's columns in `values` and chain `audit`, in one
-        transaction. `JournalConflict` when a position is taken (another driver owns it)."""
-        try:
-            with self.transaction() as conn:
-                if entries:
-                    conn.execute(pipeline_steps.insert(), [values_of(e) for e in entries])
-                conn.execute(
-                    pipelines.update()
-                    .where(pipelines.c.id == pipeline_id)
-                    .values(updated_at=self._clock(), **(values or {}))
-                )
-                if audit:
-                    self.store.audit_in(conn, audit)
-        except sa.exc.IntegrityError as exc:
-            seq = entries[0].seq if entries else -1
-            raise JournalConflict(
-                f"journal position {seq} of pipeline {pipeline_id} is taken",
-                run_id=pipeline_id,
-                seq=seq,
-            ) from exc
 
     def recent(self, *, status: str | None = None, limit: int = 100) -> list[PipelineRow]:
         """Newest first."""

@@ -26,8 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bosun.data.pipelines import PipelineEntry, PipelineRows
-from bosun.data.records import AuditEvent
+from bosun.data.records import AuditEvent, PipelineEntry, PipelineUpdate, WriteOp
 from bosun.orchestration.execute import Produced, handle_failure, run_attempt
 from bosun.orchestration.failures import StageError
 from bosun.orchestration.hops import StageInput, fan_out_size, stage_inputs
@@ -60,13 +59,11 @@ class PipelineDriver:
         pipeline: Pipeline,
         state: PipelineState,
         runtime: Runtime,
-        rows: PipelineRows,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.pipeline = pipeline
         self.state = state
         self.runtime = runtime
-        self.rows = rows
         self._clock = clock
         self._lock = asyncio.Lock()
 
@@ -287,7 +284,7 @@ class PipelineDriver:
         values: dict[str, Any] | None = None,
     ) -> None:
         await journal(
-            self.rows,
+            self.runtime,
             self.state,
             kind,
             key,
@@ -300,7 +297,7 @@ class PipelineDriver:
 
 
 async def journal(
-    rows: PipelineRows,
+    runtime: Runtime,
     state: PipelineState,
     kind: str,
     key: Key | None,
@@ -312,8 +309,9 @@ async def journal(
     lock: asyncio.Lock | None = None,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """Append one entry (and its audit row) to a pipeline's journal, durable before the
-    state applies it."""
+    """Append one entry (with its audit row, and the row's new `values`) to a pipeline's
+    journal through the runtime's group-commit writer: it shares a commit with whatever runs
+    are writing, and is durable before the state applies it."""
     async with lock or asyncio.Lock():
         now = clock()
         text = json.dumps(payload, ensure_ascii=False, default=str)
@@ -336,7 +334,8 @@ async def journal(
             actor=state.principal,
             approver=by,
         )
-        await asyncio.to_thread(
-            rows.append, state.pipeline_id, [entry], values=values, audit=[event]
-        )
+        ops: list[WriteOp] = [entry, event]
+        if values:
+            ops.append(PipelineUpdate(pipeline_id=state.pipeline_id, values=values))
+        await runtime.write(ops)
         state.apply(entry)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bosun.orchestration.failures import Resolution, StageError, StageFailure
-from bosun.orchestration.hops import StageInput, agent_parts, parse_json
+from bosun.orchestration.hops import StageInput, agent_parts, parse_json, schema_of
 from bosun.orchestration.pipeline import Pipeline
 from bosun.orchestration.stages import Stage, StageContext
 from bosun.orchestration.state import PipelineState
@@ -119,7 +118,7 @@ async def _agent_attempt(
         value = parse_json(stage.output, result.output)
     except ValueError as exc:
         raise StageError("invalid_output", str(exc), run_id=run_id, usage=usage) from None
-    trust = await _run_trust(runtime, run_id, given.trust)
+    trust = _run_trust(result, given.trust)
     return Produced(value.model_dump(mode="json"), trust, run_id, usage)
 
 
@@ -157,13 +156,10 @@ async def _start(
     )
 
 
-async def _run_trust(runtime: Runtime, run_id: str, given: Trust) -> Trust:
+def _run_trust(result: RunResult, given: Trust) -> Trust:
     """The label of a run's output: its input's, or untrusted when it read untrusted content
     on the way (a tool that reads the outside world)."""
-    if given is Trust.UNTRUSTED:
-        return given
-    run = await runtime.state(run_id)
-    return Trust.UNTRUSTED if run.taint else given
+    return Trust.UNTRUSTED if result.tainted else given
 
 
 def _usage(result: RunResult) -> dict[str, Any]:
@@ -231,7 +227,7 @@ async def handle_failure(
     run_id: str | None = None
     trust = given.trust
     if isinstance(handler, Agent):
-        schema = json.dumps(Resolution.model_json_schema(), separators=(",", ":"))
+        schema = schema_of(Resolution)
         header = (
             f"Stage {stage.name!r} of pipeline {pipeline.name!r} failed. Resolve it if it is "
             "a failure you know how to fix, else escalate. Your final answer must be one JSON "
@@ -259,7 +255,7 @@ async def handle_failure(
             resolution = typing.cast(Resolution, parse_json(Resolution, result.output))
         except ValueError as exc:
             return Resolution.escalate(f"the exception agent's answer: {exc}"), run_id, trust
-        trust = await _run_trust(runtime, run_id, given.trust)
+        trust = _run_trust(result, given.trust)
     elif handler is not None:
         answer = handler(failure)
         resolution = await answer if inspect.isawaitable(answer) else answer

@@ -9,6 +9,7 @@ through its tools labels its output untrusted too.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ def stage_inputs(pipeline: Pipeline, state: PipelineState, stage: Stage) -> list
 def agent_parts(pipeline: Pipeline, stage: Stage, given: StageInput) -> list[Content]:
     """An agent stage's run input: what is asked (trusted: the pipeline's own words), then
     the data, each part with the label of the upstream it came from."""
-    schema = json.dumps(stage.output.model_json_schema(), separators=(",", ":"))
+    schema = schema_of(stage.output)
     parts = [
         Content(
             text=(
@@ -120,6 +121,12 @@ def agent_parts(pipeline: Pipeline, stage: Stage, given: StageInput) -> list[Con
         text = json.dumps(data, ensure_ascii=False)
         parts.append(Content(text=text, trust=given.trust, source=_source_name(source)))
     return parts
+
+
+@functools.lru_cache(maxsize=256)
+def schema_of(model: type[BaseModel]) -> str:
+    """A model's JSON schema as compact text (built once per model: pydantic takes ~1.5 ms)."""
+    return json.dumps(model.model_json_schema(), separators=(",", ":"))
 
 
 def _source_name(name: str) -> str:

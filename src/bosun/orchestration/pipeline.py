@@ -13,6 +13,7 @@ that fits in turn (structural, so stages need not share classes); ``list[A]`` fi
 
 from __future__ import annotations
 
+import functools
 import graphlib
 import typing
 from collections.abc import Callable, Sequence
@@ -86,13 +87,18 @@ class Pipeline:
         self.exception_handler = exception_handler
         self.max_exception_rounds = max_exception_rounds
 
-    @property
-    def agents(self) -> list[Agent]:
+    @functools.cached_property
+    def agents(self) -> tuple[Agent, ...]:
         """Every agent the pipeline runs: stages and the exception handler."""
         found = [s.agent for s in self.stages.values() if s.agent is not None]
         if isinstance(self.exception_handler, Agent):
             found.append(self.exception_handler)
-        return found
+        return tuple(found)
+
+    @functools.cached_property
+    def scopes(self) -> frozenset[str]:
+        """Every scope the pipeline's agents declare: its default grants."""
+        return frozenset().union(*(a.scopes for a in self.agents))
 
     def produces(self, source: str) -> Any:
         """What `source` (a stage or ``"input"``) hands downstream."""

@@ -17,14 +17,13 @@ reviewed run's narrowed to its own scopes. A reviewer that gives no clear verdic
 from __future__ import annotations
 
 import inspect
-import json
 import typing
 from collections.abc import Awaitable, Callable, Collection
 
 from pydantic import BaseModel, ConfigDict
 
 from bosun.models.base import ToolCall, ToolMessage
-from bosun.orchestration.hops import parse_json
+from bosun.orchestration.hops import parse_json, schema_of
 from bosun.runtime.agent import Agent
 from bosun.runtime.critic import Verdict
 from bosun.runtime.runtime import Runtime
@@ -109,7 +108,7 @@ class ReviewerCritic:
             return Review(allow=False, reason=f"the reviewer gave no verdict: {exc}")
 
     def _parts(self, call: ToolCall, state: RunState) -> list[Content]:
-        schema = json.dumps(Review.model_json_schema(), separators=(",", ":"))
+        schema = schema_of(Review)
         header = (
             "Review the proposed action below against the policy and the evidence before it "
             "runs. Block it if it breaks the policy or the evidence does not support it. Your "

@@ -67,7 +67,7 @@ class PipelineResult:
         return model.model_validate(self.output)
 
     @classmethod
-    def of(cls, state: PipelineState, pipeline: Pipeline, entries: Iterable[str]) -> PipelineResult:
+    def of(cls, state: PipelineState, pipeline: Pipeline) -> PipelineResult:
         """Snapshot a state."""
         out = [o for (stage, _), o in state.outputs.items() if stage == pipeline.output]
         trust = None
@@ -83,7 +83,7 @@ class PipelineResult:
             handoff=state.handoff,
             error=state.error,
             trust=trust,
-            runs=tuple(dict.fromkeys(entries)),
+            runs=tuple(state.runs),
         )
 
 
@@ -102,6 +102,7 @@ class Pipelines:
         self._pipelines: dict[str, Pipeline] = {}
         self._active: dict[str, asyncio.Task[PipelineState]] = {}
         self._rows: PipelineRows | None = None
+        self._fresh: dict[str, PipelineState] = {}
         for pipeline in pipelines:
             self.register(pipeline)
 
@@ -121,7 +122,9 @@ class Pipelines:
         """Make `pipeline` drivable here: its agents join the runtime; the reviewers and the
         agents called as tools that they use are bound to it."""
         known = self._pipelines.get(pipeline.name)
-        if known is not None and known is not pipeline:
+        if known is pipeline:
+            return
+        if known is not None:
             raise UserError(f"another pipeline named {pipeline.name!r} is already registered")
         self._pipelines[pipeline.name] = pipeline
         for agent in pipeline.agents:
@@ -148,9 +151,7 @@ class Pipelines:
         these narrowed to its own agent's scopes."""
         self.register(pipeline)
         data = pipeline.input.model_validate(input).model_dump(mode="json")
-        scopes = sorted(
-            set().union(*(a.scopes for a in pipeline.agents)) if grants == "agents" else set(grants)
-        )
+        scopes = sorted(pipeline.scopes if grants == "agents" else set(grants))
         pipeline_id, now = new_run_id(), self._clock()
         payload = {
             "name": pipeline.name,
@@ -184,7 +185,13 @@ class Pipelines:
             actor=principal,
         )
         existing = await asyncio.to_thread(self.rows.create, row, first, [audit])
-        return pipeline_id if existing is None else existing.id
+        if existing is not None:
+            return existing.id
+        if not queued:  # driven here at once: the resume that follows needs no read back
+            fresh = PipelineState(pipeline_id=pipeline_id, name=pipeline.name)
+            fresh.apply(first)
+            self._fresh[pipeline_id] = fresh
+        return pipeline_id
 
     async def run(
         self, pipeline: Pipeline, input: BaseModel | Mapping[str, Any], **options: Any
@@ -201,13 +208,17 @@ class Pipelines:
             task = asyncio.get_running_loop().create_task(self._drive(pipeline_id))
             self._active[pipeline_id] = task
             task.add_done_callback(lambda done: self._forget(pipeline_id, done))
-        await asyncio.shield(task)
-        return await self.result(pipeline_id)
+        state = await asyncio.shield(task)
+        return PipelineResult.of(state, self._pipelines[state.name])
 
     async def _drive(self, pipeline_id: str) -> PipelineState:
-        state, pipeline = await self._load(pipeline_id)
+        fresh = self._fresh.pop(pipeline_id, None)
+        if fresh is not None and fresh.name in self._pipelines:
+            state, pipeline = fresh, self._pipelines[fresh.name]
+        else:
+            state, pipeline = await self._load(pipeline_id)
         driver = PipelineDriver(
-            pipeline=pipeline, state=state, runtime=self.runtime, rows=self.rows, clock=self._clock
+            pipeline=pipeline, state=state, runtime=self.runtime, clock=self._clock
         )
         return await driver.drive()
 
@@ -257,7 +268,7 @@ class Pipelines:
             key = (stage, item)
         status = "running" if resume else "queued"
         await journal(
-            self.rows,
+            self.runtime,
             state,
             "handed_back",
             key,
@@ -281,7 +292,7 @@ class Pipelines:
             raise PipelineNotFound(f"pipeline {row.name!r} is not registered here")
         if row.status == "queued" and state.status is PipelineStatus.RUNNING:
             state.status = PipelineStatus.QUEUED
-        return PipelineResult.of(state, pipeline, (e.run_id for e in entries if e.run_id))
+        return PipelineResult.of(state, pipeline)
 
     async def state(self, pipeline_id: str) -> PipelineState:
         """The pipeline's state folded from its journal."""

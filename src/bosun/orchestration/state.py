@@ -98,6 +98,8 @@ class PipelineState:
     model_calls: int = 0
     tokens: int = 0
     cost_usd: Decimal = Decimal(0)
+    runs: list[str] = field(default_factory=list)
+    """Stage and exception-handler runs, in journal order."""
     output: Any = None
     handoff: dict[str, Any] | None = None
     error: str | None = None
@@ -148,6 +150,8 @@ class PipelineState:
             self.status = PipelineStatus.RUNNING
             self.handoff = None
             self.error = None
+        if entry.run_id is not None and entry.run_id not in self.runs:
+            self.runs.append(entry.run_id)
         self.next_seq = entry.seq + 1
 
     def stage_done(self, stage: str, items: int | None) -> bool:

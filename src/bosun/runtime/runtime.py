@@ -53,6 +53,9 @@ __all__ = [
 
 Grants = Iterable[str] | Literal["agent"]
 
+_FRESH_LIMIT = 1024
+"""States of runs started with queued=False kept for the resume that follows."""
+
 
 class Runtime:
     """Runs agents durably over a store. Use as ``async with Runtime(...) as rt:``.
@@ -95,6 +98,7 @@ class Runtime:
         self._executors: dict[str, ToolExecutor] = {}
         self._writer: GroupCommitWriter | None = None
         self._memory: dict[str, RunState] = {}
+        self._fresh: dict[str, RunState] = {}
         self._active: dict[str, asyncio.Task[RunState]] = {}
         self._drivers: dict[str, RunDriver] = {}
         for agent in agents:
@@ -207,17 +211,15 @@ class Runtime:
         parent_call: str | None = None,
     ) -> RunState:
         self.register(agent)
+        _check_lengths(
+            principal=principal,
+            tenant=tenant,
+            idempotency_key=idempotency_key,
+            conversation=conversation,
+            parent_call=parent_call,
+        )
         if parent is not None and not 0 < len(parent) <= 40:
             raise UserError(f"parent must be a run or pipeline id, got {parent!r}")
-        for name, value in (
-            ("principal", principal),
-            ("tenant", tenant),
-            ("idempotency_key", idempotency_key),
-            ("conversation", conversation),
-            ("parent_call", parent_call),
-        ):
-            if value is not None and not 0 < len(value) <= 200:
-                raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")
         digest = None if idempotency_key is None else request_digest(agent.name, input)
         if idempotency_key is not None and self.durable:
             existing = await asyncio.to_thread(
@@ -275,6 +277,12 @@ class Runtime:
             return RunState(run_id=exc.run_id, agent=agent.name)
         if not self.durable:
             self._memory[run_id] = state
+        elif status is RunStatus.RUNNING:
+            # Started to be driven here at once (queued=False): the resume that follows takes
+            # this state instead of reading back the journal it has just written.
+            if len(self._fresh) >= _FRESH_LIMIT:
+                self._fresh.pop(next(iter(self._fresh)))
+            self._fresh[run_id] = state
         return state
 
     async def resume(self, run_id: str) -> RunResult:
@@ -297,8 +305,9 @@ class Runtime:
         return RunResult.of(await asyncio.shield(task))
 
     async def _drive_task(self, run_id: str, state: RunState | None) -> RunState:
+        fresh = self._fresh.pop(run_id, None)
         if state is None:
-            state = await self._load(run_id)
+            state = fresh if fresh is not None else await self._load(run_id)
         agent = self._agents.get(state.agent)
         if agent is None:
             raise AgentNotFound(
@@ -535,6 +544,12 @@ class Runtime:
 
         return write
 
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        """Make `ops` durable through the runtime's group-commit writer, in one transaction
+        with whatever runs are writing now (for planes that journal beside runs: pipelines).
+        Returns once they are committed."""
+        await self._write(ops)
+
     async def _write(self, ops: Sequence[WriteOp]) -> None:
         if not self.durable:
             return
@@ -571,3 +586,9 @@ class Runtime:
 def _next_status(resume: bool) -> RunStatus:
     # Driven here: "running" with no lease, so no worker claims it meanwhile. Else queued.
     return RunStatus.RUNNING if resume else RunStatus.QUEUED
+
+
+def _check_lengths(**values: str | None) -> None:
+    for name, value in values.items():
+        if value is not None and not 0 < len(value) <= 200:
+            raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")
