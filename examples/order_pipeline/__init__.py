@@ -7,14 +7,15 @@ OrderRequest -> validation -> (inventory || fraud) -> payment -> fulfilment
                   reviewer agent:  every cancellation and refund, before it runs
 ```
 
-Modules: `retail` (the store and its tools, tau-bench's rules), `models` (the stages'
+Modules: `retail` (the store, tau-bench's rules), `tools` (its tools), `models` (the stages'
 types), `policy` (the scripted models), `pipeline` (`build`), `tau` (the dev tasks, scored by
 tau-bench's rule). ``python -m examples.order_pipeline`` runs the 20 dev tasks.
 """
 
 from examples.order_pipeline.pipeline import build
-from examples.order_pipeline.retail import RetailStore, load_data, retail_tools
+from examples.order_pipeline.retail import RetailStore, load_data
 from examples.order_pipeline.tau import TaskScore, intake, load_tasks, run_tasks
+from examples.order_pipeline.tools import retail_tools
 
 __all__ = [
     "RetailStore",

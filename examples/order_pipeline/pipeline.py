@@ -39,7 +39,8 @@ from examples.order_pipeline.models import (
     Validated,
 )
 from examples.order_pipeline.policy import scripted
-from examples.order_pipeline.retail import RetailStore, retail_tools
+from examples.order_pipeline.retail import RetailStore
+from examples.order_pipeline.tools import retail_tools
 
 __all__ = ["POLICY", "build", "payment"]
 
