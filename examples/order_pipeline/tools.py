@@ -3,7 +3,7 @@
 ================================ ============== ==========================================
 tool                             scope          protection
 ================================ ============== ==========================================
-find_user_id_by_email / _name_zip retail:read    read
+find_user_id_by_*                retail:read    read
 get_order/user/product_details   retail:read    read
 cancel_pending_order             retail:write   write, idempotent; reviewed
 modify_pending_order_*           retail:write   write, idempotent
