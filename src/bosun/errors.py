@@ -10,6 +10,9 @@ BosunError
 │   ├── AgentNotFound             resume/run of an agent the runtime does not know
 │   ├── MissingDependency         an optional extra is not installed
 │   ├── RunNotFound               a run id absent from the store
+│   │   └── PipelineNotFound        a pipeline id absent from the store
+│   ├── PipelineDefinitionError   a pipeline that cannot be built: a cycle, stages whose
+│   │                             types do not fit, an unknown stage
 │   └── RunStateConflict          the run is not in a state for this (decide a run that is
 │                                 not waiting, claim an escalation someone else holds): 409
 ├── GatewayRefusal              a request refused at the perimeter; `status` is its HTTP status
@@ -69,6 +72,8 @@ __all__ = [
     "ModelTimeout",
     "ModelUnavailable",
     "PermanentToolError",
+    "PipelineDefinitionError",
+    "PipelineNotFound",
     "RateLimited",
     "RunFailure",
     "RunNotFound",
@@ -124,6 +129,16 @@ class MissingDependency(UserError):
 
 class RunNotFound(UserError):
     """No run with this id exists in the store."""
+
+
+class PipelineNotFound(RunNotFound):
+    """No pipeline with this id exists in the store."""
+
+
+class PipelineDefinitionError(UserError):
+    """A pipeline cannot be built: its stages form a cycle, a stage's input type does not fit
+    what its upstream stages produce, a dependency names no stage. Raised when the pipeline
+    is built, never halfway through a run."""
 
 
 class RunStateConflict(UserError):

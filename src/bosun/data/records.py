@@ -1,8 +1,9 @@
 """The rows the store reads and the operations it writes, as plain typed values.
 
-Writes arrive as batches of `WriteOp` (`NewRun`, `Step`, `RunUpdate`, `AuditEvent`) committed
-in one transaction; reads return `RunRow`, `StepRow`, `PrincipalRow`, `ApiKeyRow`. Nothing here
-touches the database: the planes above build and read these without importing SQLAlchemy.
+Writes arrive as batches of `WriteOp` (`NewRun`, `Step`, `RunUpdate`, `AuditEvent`, and a
+pipeline's `PipelineEntry` and `PipelineUpdate`) committed in one transaction; reads return
+`RunRow`, `StepRow`, `PrincipalRow`, `ApiKeyRow`. Nothing here touches the database: the
+planes above build and read these without importing SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ __all__ = [
     "ApiKeyRow",
     "AuditEvent",
     "NewRun",
+    "PipelineEntry",
+    "PipelineUpdate",
     "PrincipalRow",
     "RunRow",
     "RunUpdate",
@@ -39,6 +42,7 @@ class NewRun:
     idempotency_key: str | None = None
     request_digest: str | None = None
     thread_id: str | None = None
+    parent_id: str | None = None
     created_at: float
 
 
@@ -82,7 +86,38 @@ class AuditEvent:
     approver: str | None = None
 
 
-WriteOp = NewRun | Step | RunUpdate | AuditEvent
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineEntry:
+    """One entry of a pipeline's journal."""
+
+    pipeline_id: str
+    """The pipeline."""
+    seq: int
+    """Position in its journal, from 0."""
+    kind: str
+    """``pipeline_started``, ``stage_finished``, ``stage_failed``, ``exception_resolved``,
+    ``pipeline_finished``, ``handed_back``."""
+    payload: str
+    """JSON."""
+    created_at: float
+    """Unix seconds."""
+    stage: str | None = None
+    """The stage the entry is about."""
+    item: int | None = None
+    """The fan-out index within the stage (None for a stage that does not fan out)."""
+    run_id: str | None = None
+    """The stage's run, for an agent stage."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineUpdate:
+    """Update columns of a pipeline row (`bosun.data.pipelines`)."""
+
+    pipeline_id: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+WriteOp = NewRun | Step | RunUpdate | AuditEvent | PipelineEntry | PipelineUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +193,8 @@ class ApiKeyRow:
     last_used_at: float | None = None
 
 
-def as_dict(op: NewRun | Step | AuditEvent | PrincipalRow | ApiKeyRow) -> dict[str, Any]:
+def as_dict(
+    op: NewRun | Step | AuditEvent | PipelineEntry | PrincipalRow | ApiKeyRow,
+) -> dict[str, Any]:
     """The row's columns by name."""
     return {name: getattr(op, name) for name in op.__slots__}

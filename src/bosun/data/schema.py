@@ -18,6 +18,8 @@ __all__ = [
     "feedback",
     "memories",
     "metadata",
+    "pipeline_steps",
+    "pipelines",
     "principals",
     "prompt_labels",
     "prompt_versions",
@@ -62,6 +64,9 @@ runs = sa.Table(
     sa.Column("request_digest", sa.String(64)),
     # Migration 0006: the conversation the run is a turn of (`Runtime.start(thread=...)`).
     sa.Column("thread_id", sa.String(200)),
+    # Migration 0008: the run or pipeline that started this run (a pipeline's stage, an agent
+    # called as a tool, a reviewer), so a trace and an audit trail can gather the whole tree.
+    sa.Column("parent_id", sa.String(40)),
 )
 # An expression index, not a UNIQUE constraint: NULLs are distinct in a constraint, so a run
 # without a tenant could be submitted twice under one key.
@@ -77,6 +82,7 @@ sa.Index("ix_runs_thread", runs.c.thread_id, runs.c.id)
 # The dashboard's operations counts over a window of runs (migration 0007); immutable
 # columns only, so journal writes (which update their run row) never touch it.
 sa.Index("ix_runs_created", runs.c.created_at, runs.c.tenant)
+sa.Index("ix_runs_parent", runs.c.parent_id)
 
 steps = sa.Table(
     "steps",
@@ -335,3 +341,49 @@ sa.Index(
     unique=True,
 )
 sa.Index("ix_memories_expires", memories.c.expires_at)
+# --- pipelines (migration 0008) ------------------------------------------------------------
+
+# A pipeline of stages (`bosun.orchestration`): its row is leased by workers like a run's,
+# and its journal records what the stages produced, so a resumed pipeline skips them.
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("input", sa.Text, nullable=False),  # JSON
+    sa.Column("output", sa.Text),  # JSON
+    sa.Column("handoff", sa.Text),  # JSON: the escalation package
+    sa.Column("error", sa.Text),
+    sa.Column("principal", sa.String(200)),
+    sa.Column("tenant", sa.String(200)),
+    sa.Column("grants", sa.Text, nullable=False),  # JSON list of scopes
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("lease_owner", sa.String(100)),
+    sa.Column("lease_expires_at", sa.Float),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+)
+sa.Index(
+    "uq_pipelines_idempotency",
+    sa.func.coalesce(pipelines.c.tenant, ""),
+    pipelines.c.idempotency_key,
+    unique=True,
+)
+sa.Index("ix_pipelines_status_created", pipelines.c.status, pipelines.c.created_at)
+
+# The pipeline's journal: (pipeline, seq) is the key, so a driver that lost its lease cannot
+# fork the journal of the one that holds it now.
+pipeline_steps = sa.Table(
+    "pipeline_steps",
+    metadata,
+    sa.Column("pipeline_id", sa.String(40), sa.ForeignKey("pipelines.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("stage", sa.String(64)),
+    sa.Column("item", sa.Integer),
+    sa.Column("run_id", sa.String(40)),  # the stage's run, for agent stages
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON
+)

@@ -1,8 +1,9 @@
 """The store: one SQLAlchemy engine, SQLite (WAL) or PostgreSQL, the same code.
 
-Writes arrive as batches of operations (`NewRun`, `Step`, `RunUpdate`, `AuditEvent`) and are
-committed in one transaction, so the journal entries of many concurrent runs cost one commit
-(see `bosun.data.writer`). Reads are plain queries. Everything here is synchronous; the async
+Writes arrive as batches of operations (`NewRun`, `Step`, `RunUpdate`, `AuditEvent`, a
+pipeline's `PipelineEntry` and `PipelineUpdate`) and are committed in one transaction, so the
+journal entries of many concurrent runs and pipelines cost one commit (see
+`bosun.data.writer`). Reads are plain queries. Everything here is synchronous; the async
 runtime calls it from the writer's thread.
 """
 
@@ -28,6 +29,8 @@ from bosun.data.records import (
     ApiKeyRow,
     AuditEvent,
     NewRun,
+    PipelineEntry,
+    PipelineUpdate,
     PrincipalRow,
     RunRow,
     RunUpdate,
@@ -36,13 +39,15 @@ from bosun.data.records import (
     WriteOp,
     as_dict,
 )
-from bosun.data.schema import audit, runs, steps
+from bosun.data.schema import audit, pipeline_steps, runs, steps
 from bosun.errors import DuplicateRun, JournalConflict, RunNotFound, StoreError
 
 __all__ = [
     "ApiKeyRow",
     "AuditEvent",
     "NewRun",
+    "PipelineEntry",
+    "PipelineUpdate",
     "PrincipalRow",
     "RunRow",
     "RunUpdate",
@@ -59,6 +64,7 @@ _MIGRATION_LOCK_KEY = 0x6B6F7376  # ... and migrations
 
 _RUN_COLUMNS = [c for c in runs.c if c.name in RunRow.__slots__]
 _STEP_FIELDS: tuple[str, ...] = Step.__slots__
+_ENTRY_FIELDS: tuple[str, ...] = PipelineEntry.__slots__
 
 
 class Store:
@@ -131,7 +137,8 @@ class Store:
     # --- writes -------------------------------------------------------------------------
 
     def write(self, ops: Sequence[WriteOp]) -> None:
-        """Commit `ops` in one transaction: new runs, then steps, run updates, audit rows.
+        """Commit `ops` in one transaction: new runs, then steps, pipeline entries, updates,
+        audit rows.
 
         Raises `JournalConflict` when a journal position is already taken (another process
         owns the run), `StoreError` for anything else the database refused.
@@ -157,6 +164,13 @@ class Store:
                 raise
 
     def _explain_integrity_error(self, ops: Sequence[WriteOp], exc: Exception) -> StoreError:
+        taken = self._taken_entry(ops)
+        if taken is not None:
+            return JournalConflict(
+                f"journal position {taken.seq} of pipeline {taken.pipeline_id} is taken",
+                run_id=taken.pipeline_id,
+                seq=taken.seq,
+            )
         conflict = self._find_conflict(ops)
         if conflict is not None:
             return JournalConflict(
@@ -201,10 +215,17 @@ class Store:
             step_rows = [_clip(as_dict(op)) for op in ops if isinstance(op, Step)]
             if step_rows:
                 _execute(cur, self._insert_sql("steps", _STEP_FIELDS), step_rows)
+            entries = [as_dict(op) for op in ops if isinstance(op, PipelineEntry)]
+            if entries:
+                _execute(cur, self._insert_sql("pipeline_steps", _ENTRY_FIELDS), entries)
             for op in ops:
                 if isinstance(op, RunUpdate):
                     values = {"updated_at": time.time(), **op.values}
                     _execute(cur, self._update_sql(tuple(values)), [{**values, "_id": op.run_id}])
+                elif isinstance(op, PipelineUpdate):
+                    values = {"updated_at": time.time(), **op.values}
+                    sql = self._update_sql(tuple(values), table="pipelines")
+                    _execute(cur, sql, [{**values, "_id": op.pipeline_id}])
             events = [op for op in ops if isinstance(op, AuditEvent)]
             if events:
                 self._append_audit(cur, events)
@@ -248,12 +269,12 @@ class Store:
             self._sql[key] = sql
         return sql
 
-    def _update_sql(self, columns: tuple[str, ...]) -> str:
-        key = ("runs:update", columns)
+    def _update_sql(self, columns: tuple[str, ...], table: str = "runs") -> str:
+        key = (f"{table}:update", columns)
         sql = self._sql.get(key)
         if sql is None:
             sets = ", ".join(f"{c} = {self.param(c)}" for c in columns)
-            sql = f"UPDATE runs SET {sets} WHERE id = {self.param('_id')}"
+            sql = f"UPDATE {table} SET {sets} WHERE id = {self.param('_id')}"
             self._sql[key] = sql
         return sql
 
@@ -272,6 +293,21 @@ class Store:
         return next(
             (op for op in ops if isinstance(op, Step) and (op.run_id, op.seq) in taken), None
         )
+
+    def _taken_entry(self, ops: Sequence[WriteOp]) -> PipelineEntry | None:
+        entries = [op for op in ops if isinstance(op, PipelineEntry)]
+        if not entries:
+            return None
+        keys = [(op.pipeline_id, op.seq) for op in entries]
+        with self.engine.connect() as conn:
+            taken = set(
+                conn.execute(
+                    sa.select(pipeline_steps.c.pipeline_id, pipeline_steps.c.seq).where(
+                        sa.tuple_(pipeline_steps.c.pipeline_id, pipeline_steps.c.seq).in_(keys)
+                    )
+                ).all()
+            )
+        return next((op for op in entries if (op.pipeline_id, op.seq) in taken), None)
 
     # --- reads --------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ class RunResult:
     """Model and tool retries."""
     waiting_for: tuple[ToolCall, ...] = ()
     """Calls held for a person's decision (`Runtime.decide` takes their ids)."""
+    tainted: bool = False
+    """Untrusted content reached the run's context: its output is untrusted too."""
 
     @classmethod
     def of(cls, state: RunState) -> RunResult:
@@ -60,6 +62,7 @@ class RunResult:
             tool_calls=state.tool_calls,
             retries=state.retries,
             waiting_for=tuple(c for c in state.pending if c.id in state.awaiting_approval),
+            tainted=bool(state.taint),
         )
 
 

@@ -33,6 +33,7 @@ from bosun.runtime.starting import (
     new_run_id,
     request_digest,
     started_payload,
+    who_and_where,
 )
 from bosun.runtime.state import Entry, RunState, RunStatus
 from bosun.runtime.threads import ThreadContexts
@@ -53,6 +54,9 @@ __all__ = [
 
 
 Grants = Iterable[str] | Literal["agent"]
+
+_FRESH_LIMIT = 1024
+"""States of runs started with queued=False kept for the resume that follows."""
 
 
 class Runtime:
@@ -96,6 +100,7 @@ class Runtime:
         self._executors: dict[str, ToolExecutor] = {}
         self._writer: GroupCommitWriter | None = None
         self._memory: dict[str, RunState] = {}
+        self._fresh: dict[str, RunState] = {}
         self._active: dict[str, asyncio.Task[RunState]] = {}
         self._drivers: dict[str, RunDriver] = {}
         self._thread_contexts: ThreadContexts | None = None
@@ -165,6 +170,8 @@ class Runtime:
         queued: bool = True,
         conversation: str | None = None,
         thread: str | None = None,
+        parent: str | None = None,
+        parent_call: str | None = None,
     ) -> str:
         """Record a new run, queued for a worker (`bosun.service.Worker`), and return its id;
         a repeated idempotency key returns the existing run's id. ``grants="agent"`` grants
@@ -175,7 +182,10 @@ class Runtime:
         `conversation` groups runs of one conversation: an `InstructionSource` keys its
         choice of prompt version on it (the thread, else the run id, when absent).
         `thread` makes the run a turn of a thread: it starts from the thread's summary and
-        its most recent turns (`bosun.memory.ThreadMemory`); threads live inside a tenant."""
+        its most recent turns (`bosun.memory.ThreadMemory`); threads live inside a tenant.
+        `parent` names the run or pipeline that started this one (a pipeline stage, an agent
+        called as a tool, a reviewer) and `parent_call` the step of it that did: the run joins
+        its parent's trace and audit trail."""
         state = await self._start(
             agent,
             input,
@@ -187,6 +197,8 @@ class Runtime:
             status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
             conversation=conversation,
             thread=thread,
+            parent=parent,
+            parent_call=parent_call,
         )
         return state.run_id
 
@@ -203,17 +215,20 @@ class Runtime:
         status: RunStatus = RunStatus.QUEUED,
         conversation: str | None = None,
         thread: str | None = None,
+        parent: str | None = None,
+        parent_call: str | None = None,
     ) -> RunState:
         self.register(agent)
-        for name, value in (
-            ("principal", principal),
-            ("tenant", tenant),
-            ("idempotency_key", idempotency_key),
-            ("conversation", conversation),
-            ("thread", thread),
-        ):
-            if value is not None and not 0 < len(value) <= 200:
-                raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")
+        _check_lengths(
+            principal=principal,
+            tenant=tenant,
+            idempotency_key=idempotency_key,
+            conversation=conversation,
+            thread=thread,
+            parent_call=parent_call,
+        )
+        if parent is not None and not 0 < len(parent) <= 40:
+            raise UserError(f"parent must be a run or pipeline id, got {parent!r}")
         if thread is not None and not self.durable:
             raise UserError("a run with a thread needs a durable runtime: its turns are stored")
         # A thread is a conversation: its runs keep one prompt version unless told otherwise.
@@ -245,12 +260,15 @@ class Runtime:
             )
         text: str = payload["input"]
         payload.update(principal=principal, grants=scopes)
-        if tenant is not None:
-            payload["tenant"] = tenant
-        if gateway:
-            payload["gateway"] = dict(gateway)
-        if thread is not None:
-            payload["thread"] = thread
+        payload.update(
+            who_and_where(
+                tenant=tenant,
+                gateway=gateway,
+                thread=thread,
+                parent=parent,
+                parent_call=parent_call,
+            )
+        )
         state = RunState(run_id=run_id, agent=agent.name)
         new_run = NewRun(
             id=run_id,
@@ -263,6 +281,7 @@ class Runtime:
             idempotency_key=idempotency_key,
             request_digest=digest,
             thread_id=thread,
+            parent_id=parent,
             created_at=now,
         )
         steps = record(state, "run_started", payload, elapsed_s=0.0, audit="run_created")
@@ -275,6 +294,12 @@ class Runtime:
             return RunState(run_id=exc.run_id, agent=agent.name)
         if not self.durable:
             self._memory[run_id] = state
+        elif status is RunStatus.RUNNING:
+            # Started to be driven here at once (queued=False): the resume that follows takes
+            # this state instead of reading back the journal it has just written.
+            if len(self._fresh) >= _FRESH_LIMIT:
+                self._fresh.pop(next(iter(self._fresh)))
+            self._fresh[run_id] = state
         return state
 
     async def resume(self, run_id: str) -> RunResult:
@@ -297,8 +322,9 @@ class Runtime:
         return RunResult.of(await asyncio.shield(task))
 
     async def _drive_task(self, run_id: str, state: RunState | None) -> RunState:
+        fresh = self._fresh.pop(run_id, None)
         if state is None:
-            state = await self._load(run_id)
+            state = fresh if fresh is not None else await self._load(run_id)
         agent = self._agents.get(state.agent)
         if agent is None:
             raise AgentNotFound(
@@ -536,6 +562,12 @@ class Runtime:
 
         return write
 
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        """Make `ops` durable through the runtime's group-commit writer, in one transaction
+        with whatever runs are writing now (for planes that journal beside runs: pipelines).
+        Returns once they are committed."""
+        await self._write(ops)
+
     async def _write(self, ops: Sequence[WriteOp]) -> None:
         if not self.durable:
             return
@@ -579,3 +611,9 @@ class Runtime:
 def _next_status(resume: bool) -> RunStatus:
     # Driven here: "running" with no lease, so no worker claims it meanwhile. Else queued.
     return RunStatus.RUNNING if resume else RunStatus.QUEUED
+
+
+def _check_lengths(**values: str | None) -> None:
+    for name, value in values.items():
+        if value is not None and not 0 < len(value) <= 200:
+            raise UserError(f"{name} must be 1 to 200 characters, got {len(value)}")

@@ -11,7 +11,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bosun.data.store import RunRow
@@ -24,7 +24,14 @@ from bosun.trust import Content, Trust
 if TYPE_CHECKING:
     from bosun.runtime.agent import Agent
 
-__all__ = ["Input", "check_same_request", "new_run_id", "request_digest", "started_payload"]
+__all__ = [
+    "Input",
+    "check_same_request",
+    "new_run_id",
+    "request_digest",
+    "started_payload",
+    "who_and_where",
+]
 
 Input = str | Sequence[Content]
 """A run's input: plain text (the submitter's, labelled ``user``) or labelled parts."""
@@ -104,3 +111,27 @@ def started_payload(
     if vault:
         payload["vault"] = [e.to_json() for e in vault]
     return payload
+
+
+def who_and_where(
+    *,
+    tenant: str | None,
+    gateway: Mapping[str, Any] | None,
+    thread: str | None,
+    parent: str | None,
+    parent_call: str | None,
+) -> dict[str, Any]:
+    """The run_started fields that say where a run belongs: its tenant, what the gateway
+    noted, its thread, and the run or pipeline that started it (read by tracing's lineage)."""
+    fields: dict[str, Any] = {}
+    if tenant is not None:
+        fields["tenant"] = tenant
+    if gateway:
+        fields["gateway"] = dict(gateway)
+    if thread is not None:
+        fields["thread"] = thread
+    if parent is not None:
+        fields["parent_run_id"] = parent
+        if parent_call is not None:
+            fields["parent_call_id"] = parent_call
+    return fields

@@ -13,6 +13,7 @@ from bosun.errors import ModelRetry, ToolFailure
 from bosun.tools.base import ErrorKind, ToolOutput, ToolResult
 from bosun.tools.pipeline.invocation import AnyTool, Invocation
 from bosun.tools.secrets import Secret, SecretsProvider
+from bosun.trust import Content
 
 __all__ = ["Call"]
 
@@ -84,6 +85,10 @@ def _check_result(tool: AnyTool, output: Any) -> ToolResult:
     trust = None
     if isinstance(output, ToolOutput):
         trust, output = output.trust, output.data
+    elif isinstance(output, Content):
+        # A tool that labels its own output as text (an agent called as a tool): its text,
+        # and its label for the runtime, which journals it and taints the run when untrusted.
+        trust, output = output.trust, output.text
     try:
         data = tool.serialize_result(output)
     except Exception as exc:  # ValidationError, PydanticSerializationError, a custom serializer
