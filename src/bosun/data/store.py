@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bosun.data import audit as audit_chain
+from bosun.data import sqlite_ext
 from bosun.data.keys import KeyRows
 from bosun.data.records import (
     ApiKeyRow,
@@ -79,8 +80,12 @@ class Store:
             path = sa.engine.make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            module = sqlite_ext.sqlite_module()
+            engine = sa.create_engine(
+                url, module=module, connect_args={"check_same_thread": False, "timeout": 30}
+            )
             _tune_sqlite(engine)
+            sqlite_ext.install_extensions(engine, module)  # sqlite-vec, for the knowledge base
         else:
             engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         store = cls(engine)
