@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from bosun.cli.drift import drift_command
+from bosun.cli.kb import kb_app
 from bosun.cli.observe import alerts, costs, online, shadow
 from bosun.cli.options import DbOption, abbreviate, open_store, resolve_run
 from bosun.cli.people import approvals_app, escalations_app
@@ -40,6 +41,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(escalations_app, name="escalations")
+app.add_typer(kb_app, name="kb")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)
