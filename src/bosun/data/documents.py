@@ -361,7 +361,7 @@ class DocumentRows(Repository):
 
     def keyword(self, query: str, *, tenant: str, k: int) -> list[tuple[int, float]]:
         """Up to `k` (chunk id, score) matching any word of `query`, best first: BM25 on
-        SQLite (FTS5; the score is -bm25, higher is better), ``ts_rank_cd`` on PostgreSQL."""
+        SQLite (FTS5; the score is -bm25, higher is better), ``ts_rank`` on PostgreSQL."""
         terms = list(dict.fromkeys(_WORD.findall(query.lower())))[:_MAX_QUERY_TERMS]
         if not terms:
             return []
@@ -403,9 +403,11 @@ _SQLITE_SQL = {
     "version": "SELECT coalesce(sum(version), 0) FROM kb_corpus WHERE tenant IN (?, ?)",
 }
 # plainto_tsquery applies the 'english' stop words and stemming and ANDs the words; any word
-# should match (as BM25 does on SQLite), so the ANDs become ORs.
+# should match (as BM25 does on SQLite), so the ANDs become ORs. ts_rank with length
+# normalisation 1 (divide by 1 + log length): on SciFact it scored nDCG@10 0.61 where
+# ts_rank_cd, whose cover density needs the query's words together, scored 0.39.
 _PG_SQL = {
-    "keyword": "SELECT c.id, ts_rank_cd(c.tsv, q.query) AS score FROM kb_chunks c, "
+    "keyword": "SELECT c.id, ts_rank(c.tsv, q.query, 1) AS score FROM kb_chunks c, "
     "(SELECT replace(plainto_tsquery('english', %s)::text, '&', '|')::tsquery AS query) q "
     "WHERE c.tsv @@ q.query AND c.tenant IN (%s, %s) ORDER BY score DESC LIMIT %s",
     "chunks": _CHUNK_SELECT + "WHERE c.id = ANY(%s) AND c.tenant IN (%s, %s)",

@@ -68,7 +68,7 @@ class Scores:
     fused: float
     """Reciprocal rank fusion score (hybrid), else the one index's score."""
     keyword: float | None = None
-    """BM25 (SQLite) or ts_rank_cd (PostgreSQL); None: not among the keyword candidates."""
+    """BM25 (SQLite) or ts_rank (PostgreSQL); None: not among the keyword candidates."""
     keyword_rank: int | None = None
     """1-based rank among the keyword candidates."""
     vector: float | None = None
