@@ -26,6 +26,7 @@ __all__ = [
     "INBOX_INSTRUCTION",
     "CostSettings",
     "MemorySettings",
+    "KnowledgeSettings",
     "OnlineSettings",
     "PromptGate",
     "ServiceSettings",
@@ -189,6 +190,26 @@ class CostSettings(BaseModel):
         return bool(self.per_run_usd or self.per_agent_day_usd or self.per_tenant_day_usd)
 
 
+class KnowledgeSettings(BaseModel):
+    """The knowledge base (``[knowledge]`` in bosun.toml, ``BOSUN_KNOWLEDGE__*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedder: str = "minilm"
+    """``minilm`` (all-MiniLM-L6-v2, offline on the CPU) or ``openai:<model>`` for an
+    OpenAI-compatible embeddings endpoint. Changing it re-embeds each document on its next
+    ingest; until then a document is found by keywords only."""
+    embedder_base_url: str | None = None
+    """The endpoint's API root for ``openai:`` (default: api.openai.com; the key comes from
+    OPENAI_API_KEY)."""
+    embedder_dimensions: int | None = None
+    """Ask the endpoint for vectors this long (models that support it)."""
+    chunk_tokens: int = Field(default=512, ge=32, le=8192)
+    """Largest chunk, in WordPiece tokens."""
+    chunk_overlap: int = Field(default=64, ge=0, le=1024)
+    """Tokens shared by neighbouring chunks."""
+
+
 class OnlineSettings(BaseModel):
     """Online evaluation of live runs by workers (``[online]``, ``BOSUN_ONLINE__*``)."""
 
@@ -247,6 +268,8 @@ class Settings(BaseSettings):
     """Online evaluation and shadow runs."""
     memory: MemorySettings = Field(default_factory=MemorySettings)
     """Pruning of long-term memory."""
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    """The knowledge base's embedder and chunking."""
     otlp_endpoint: str | None = None
     """Export each run's trace over OTLP/HTTP here (e.g. ``http://collector:4318/v1/traces``)
     when workers stop driving it; None exports nothing."""

@@ -19,6 +19,7 @@ from bosun.errors import Forbidden, StoreError, Unauthenticated, UserError
 from bosun.gateway.auth import (
     ADMIN,
     APPROVALS_DECIDE,
+    KB_READ,
     RUNS_READ,
     RUNS_SUBMIT,
     ApiKeys,
@@ -65,7 +66,7 @@ def test_create_authenticate_revoke(keys: ApiKeys) -> None:
         id="alice",
         tenant="acme",
         roles=("submitter",),
-        scopes=frozenset({RUNS_SUBMIT, RUNS_READ, "tools:lookup_customer"}),
+        scopes=frozenset({RUNS_SUBMIT, RUNS_READ, KB_READ, "tools:lookup_customer"}),
         key_id=key_id,
     )
     assert key.startswith(f"bsn_{key_id}_") and len(secret_of(key)) >= 43  # 32 random bytes
@@ -155,7 +156,7 @@ def test_a_stored_role_no_longer_configured_grants_nothing(store: Store) -> None
     principal = ApiKeys(store, roles=ROLES).authenticate(key)  # "ops" was dropped from config
 
     assert principal.roles == ("ops", "viewer")
-    assert principal.scopes == frozenset({RUNS_READ})
+    assert principal.scopes == frozenset({RUNS_READ, KB_READ})
     assert not principal.has("tools:anything")
 
 

@@ -17,6 +17,8 @@ from bosun.errors import Forbidden
 from bosun.gateway.auth import (
     ADMIN,
     APPROVALS_DECIDE,
+    KB_READ,
+    KB_WRITE,
     METRICS_READ,
     PROMPTS_EDIT,
     RUNS_READ,
@@ -81,7 +83,16 @@ TOOLS = {t.name: t for t in (lookup_customer, send_email, update_crm, probe)}
 ARGS = {"lookup_customer": {"email": "a@b.c"}, "send_email": {"to": "a@b.c"}}
 ARGS |= {"update_crm": {"note": "hi"}, "probe": {"x": 1}}
 TOOL_SCOPES = ("tools:lookup_customer", "tools:send_email", "crm:write", "toolsx:probe")
-BUILTIN = (RUNS_SUBMIT, RUNS_READ, APPROVALS_DECIDE, PROMPTS_EDIT, METRICS_READ, ADMIN)
+BUILTIN = (
+    RUNS_SUBMIT,
+    RUNS_READ,
+    APPROVALS_DECIDE,
+    PROMPTS_EDIT,
+    KB_READ,
+    KB_WRITE,
+    METRICS_READ,
+    ADMIN,
+)
 SCOPES = BUILTIN + TOOL_SCOPES
 
 ROLES = Roles.builtin(
@@ -94,10 +105,11 @@ ROLES = Roles.builtin(
 )
 
 EXPECTED: dict[str, set[str]] = {
-    "viewer": {RUNS_READ},
-    "submitter": {RUNS_SUBMIT, RUNS_READ, "tools:lookup_customer"},
-    "reviewer": {RUNS_READ, APPROVALS_DECIDE},
+    "viewer": {RUNS_READ, KB_READ},
+    "submitter": {RUNS_SUBMIT, RUNS_READ, KB_READ, "tools:lookup_customer"},
+    "reviewer": {RUNS_READ, APPROVALS_DECIDE, KB_READ},
     "prompt_editor": {RUNS_READ, PROMPTS_EDIT},
+    "kb_editor": {KB_READ, KB_WRITE},
     "monitor": {METRICS_READ},
     "admin": set(SCOPES),
     "support": {RUNS_SUBMIT, "tools:lookup_customer", "tools:send_email"},

@@ -17,6 +17,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from bosun.cli.drift import drift_command
+from bosun.cli.kb import kb_app
 from bosun.cli.memory import memory_app
 from bosun.cli.observe import alerts, costs, online, shadow
 from bosun.cli.options import DbOption, abbreviate, open_store, resolve_run
@@ -66,6 +67,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(escalations_app, name="escalations")
 app.add_typer(memory_app, name="memory")
+app.add_typer(kb_app, name="kb")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)

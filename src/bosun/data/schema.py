@@ -17,6 +17,9 @@ __all__ = [
     "eval_runs",
     "feedback",
     "memories",
+    "kb_chunks",
+    "kb_corpus",
+    "kb_documents",
     "metadata",
     "pipeline_steps",
     "pipelines",
@@ -386,4 +389,67 @@ pipeline_steps = sa.Table(
     sa.Column("run_id", sa.String(40)),  # the stage's run, for agent stages
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),  # JSON
+)
+
+# --- the knowledge base (migration 0009) ---------------------------------------------------
+
+# The knowledge base (bosun.data.documents). A document is one source (a file, a page, a
+# message) in a tenant's corpus ("" = global, read by every tenant); its chunks carry the
+# spans cited in search results and the vectors (float32 bytes: the portable copy from which
+# the sqlite-vec / pgvector indexes are built). Keyword indexes are dialect-specific and made
+# by the migration: an FTS5 table kept in step by triggers on SQLite, a generated tsvector
+# with a GIN index on PostgreSQL.
+kb_documents = sa.Table(
+    "kb_documents",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),  # "" = global
+    sa.Column("source", sa.String(1000), nullable=False),  # path, file name or caller's key
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("trust", sa.String(16), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),  # of the extracted text
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("chars", sa.Integer, nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("embedder", sa.String(200), nullable=False),
+    sa.Column("chunking", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("tenant", "source", name="uq_kb_documents_source"),
+)
+
+kb_chunks = sa.Table(
+    "kb_chunks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "document_id",
+        sa.String(40),
+        sa.ForeignKey("kb_documents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("tenant", sa.String(200), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("start_char", sa.Integer, nullable=False),
+    sa.Column("end_char", sa.Integer, nullable=False),
+    sa.Column("context", sa.Text, nullable=False),  # title and headings above the chunk
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("embedding", sa.LargeBinary, nullable=False),  # float32, little-endian
+    # Ids are never reused: an index entry left behind points at nothing, never at another
+    # chunk (see bosun.data.documents).
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_kb_chunks_document", kb_chunks.c.document_id, kb_chunks.c.seq)
+sa.Index("ix_kb_chunks_tenant", kb_chunks.c.tenant)
+
+# One counter per tenant, raised by every change to its documents: a search reports the sum
+# of its tenant's and the global counter (both only grow), so an answer can name the corpus
+# it was drawn from.
+kb_corpus = sa.Table(
+    "kb_corpus",
+    metadata,
+    sa.Column("tenant", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )

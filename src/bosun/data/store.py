@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bosun.data import audit as audit_chain
-from bosun.data import connect
+from bosun.data import connect, sqlite_ext
 from bosun.data.keys import KeyRows
 from bosun.data.records import (
     ApiKeyRow,
@@ -91,10 +91,12 @@ class Store:
             path = parsed.database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            module = sqlite_ext.sqlite_module()
             engine = connect.create_engine(
-                parsed, connect_args={"check_same_thread": False, "timeout": 30}
+                parsed, module=module, connect_args={"check_same_thread": False, "timeout": 30}
             )
             _tune_sqlite(engine)
+            sqlite_ext.install_extensions(engine, module)  # sqlite-vec, for the knowledge base
         else:
             engine = connect.create_engine(
                 parsed, pool_size=10, max_overflow=20, pool_pre_ping=True

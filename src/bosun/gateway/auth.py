@@ -10,11 +10,12 @@ bsn_<key id>_<secret>        roles resolved to scopes by `Roles`     the tool sc
 Decisions a reader would otherwise have to reverse-engineer:
 
 * **Scopes.** The built-in ones are `runs:submit`, `runs:read`, `approvals:decide`,
-  `prompts:edit` and `admin`; every tool adds its own (``ToolPolicy.scope``, default
-  ``tools:<name>``). A role may name a family with a trailing ``:*`` (``tools:*`` matches
-  ``tools:send_email``, not ``toolsx:send_email``). `admin` implies every scope. A run carries
-  concrete scopes only: `Principal.grants_for` expands wildcards against the agent's tools, so
-  the pipeline's exact ``scope in grants`` check stays the only check at call time.
+  `prompts:edit`, `kb:read`, `kb:write`, `metrics:read` and `admin`; every tool adds its own
+  (``ToolPolicy.scope``, default ``tools:<name>``). A role may name a family with a trailing
+  ``:*`` (``tools:*`` matches ``tools:send_email``, not ``toolsx:send_email``). `admin` implies
+  every scope. A run carries concrete scopes only: `Principal.grants_for` expands wildcards
+  against the agent's tools, so the pipeline's exact ``scope in grants`` check stays the only
+  check at call time.
 * **Roles are resolved at every authentication**, not stored as scopes: changing a role's
   definition in configuration changes what every key holding it may do, at once. A stored role
   the configuration no longer defines grants nothing (fail closed) and is logged.
@@ -56,6 +57,8 @@ __all__ = [
     "ADMIN",
     "APPROVALS_DECIDE",
     "BUILTIN_SCOPES",
+    "KB_READ",
+    "KB_WRITE",
     "METRICS_READ",
     "PROMPTS_EDIT",
     "RUNS_READ",
@@ -78,12 +81,16 @@ APPROVALS_DECIDE: Final = "approvals:decide"
 """Approve, reject or edit a tool call held for a person; hand escalated runs back."""
 PROMPTS_EDIT: Final = "prompts:edit"
 """Publish prompt versions and move their labels."""
+KB_READ: Final = "kb:read"
+"""Search the knowledge base (the principal's tenant's documents and the global ones)."""
+KB_WRITE: Final = "kb:write"
+"""Add and remove the principal's tenant's knowledge-base documents."""
 METRICS_READ: Final = "metrics:read"
 """Scrape the service's Prometheus metrics (counts across every tenant)."""
 ADMIN: Final = "admin"
 """Everything, every tool scope included: manage principals and keys."""
 BUILTIN_SCOPES: Final = frozenset(
-    {RUNS_SUBMIT, RUNS_READ, APPROVALS_DECIDE, PROMPTS_EDIT, METRICS_READ, ADMIN}
+    {RUNS_SUBMIT, RUNS_READ, APPROVALS_DECIDE, PROMPTS_EDIT, KB_READ, KB_WRITE, METRICS_READ, ADMIN}
 )
 """The scopes bosun itself checks; tools add their own."""
 
@@ -156,19 +163,23 @@ class Roles:
         which tools a submitted run may use is a deployment's decision, so by default none.
 
         ==============  ===============================================
-        viewer          runs:read
-        submitter       runs:submit, runs:read, + `tool_scopes`
-        reviewer        runs:read, approvals:decide
+        viewer          runs:read, kb:read
+        submitter       runs:submit, runs:read, kb:read, + `tool_scopes`
+        reviewer        runs:read, approvals:decide, kb:read
         prompt_editor   runs:read, prompts:edit
+        kb_editor       kb:read, kb:write
         monitor         metrics:read
         admin           admin (every scope, every tool)
         ==============  ===============================================
         """
         builtin = [
-            Role(name="viewer", scopes=frozenset({RUNS_READ})),
-            Role(name="submitter", scopes=frozenset({RUNS_SUBMIT, RUNS_READ, *tool_scopes})),
-            Role(name="reviewer", scopes=frozenset({RUNS_READ, APPROVALS_DECIDE})),
+            Role(name="viewer", scopes=frozenset({RUNS_READ, KB_READ})),
+            Role(
+                name="submitter", scopes=frozenset({RUNS_SUBMIT, RUNS_READ, KB_READ, *tool_scopes})
+            ),
+            Role(name="reviewer", scopes=frozenset({RUNS_READ, APPROVALS_DECIDE, KB_READ})),
             Role(name="prompt_editor", scopes=frozenset({RUNS_READ, PROMPTS_EDIT})),
+            Role(name="kb_editor", scopes=frozenset({KB_READ, KB_WRITE})),
             Role(name="monitor", scopes=frozenset({METRICS_READ})),
             Role(name="admin", scopes=frozenset({ADMIN})),
         ]

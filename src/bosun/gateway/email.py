@@ -9,9 +9,10 @@ raw bytes -> email.parser (policy.default) -> headers (From, To, Cc, Subject, Da
 ```
 
 Everything from the message is untrusted: a sender writes the body and every header. The
-HTML renderer keeps the text a person would see and drops what they would not (scripts,
-styles, elements hidden with ``display:none``/``hidden``, zero-size text) — and reports
-that it dropped something, since hiding text from the reader is an injection technique.
+HTML renderer (`bosun.knowledge.html`, shared with the knowledge base) keeps the text a person
+would see and drops what they would not (scripts, styles, elements hidden with
+``display:none``/``hidden``, zero-size text) — and reports that it dropped something, since
+hiding text from the reader is an injection technique.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from html.parser import HTMLParser
 
 from bosun.config import INBOX_INSTRUCTION
 from bosun.errors import InvalidInput
+from bosun.knowledge.html import html_to_text
 from bosun.trust import Content, Trust
 
 __all__ = [
@@ -56,14 +57,6 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>")
 _MAX_RAW = 5_000_000
 _TEXT_ATTACHMENT_CHARS = 2_000
 _HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
-_HIDDEN_STYLE = re.compile(
-    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0", re.I
-)
-_SKIP_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
-_BLOCK_TAGS = frozenset(
-    {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"}
-)
-_VOID_TAGS = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "source"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,58 +272,3 @@ def _attachments(message: EmailMessage, notes: list[str]) -> list[Attachment]:
         name = _one_line(part.get_filename() or "unnamed")[:200]
         found.append(Attachment(name, part.get_content_type(), size, text))
     return found
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.hidden = False
-        # Open elements: (tag, "skip" for non-prose like <style>, "hide" for prose hidden
-        # from the reader, "" otherwise).
-        self._open: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK_TAGS:
-            self.out.append("\n")
-        if tag in _VOID_TAGS:
-            return
-        values = dict(attrs)
-        kind = ""
-        if tag in _SKIP_TAGS:
-            kind = "skip"
-        elif (
-            "hidden" in values
-            or values.get("aria-hidden") == "true"
-            or _HIDDEN_STYLE.search(values.get("style") or "")
-        ):
-            kind = "hide"
-        self._open.append((tag, kind))
-
-    def handle_endtag(self, tag: str) -> None:
-        # Close back to the matching element; a stray end tag closes nothing.
-        for i in range(len(self._open) - 1, -1, -1):
-            if self._open[i][0] == tag:
-                del self._open[i:]
-                break
-        if tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        kinds = {kind for _, kind in self._open}
-        if "hide" in kinds and "skip" not in kinds and data.strip():
-            self.hidden = True
-        if kinds - {""}:
-            return
-        self.out.append(data)
-
-
-def html_to_text(html: str) -> tuple[str, bool]:
-    """The text a reader would see, and whether the HTML hid any text from them."""
-    parser = _Text()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.out)
-    text = re.sub(r"[ \t\r\f\v]+", " ", text)
-    text = re.sub(r"\n\s*\n\s*(\n\s*)+", "\n\n", text)
-    return text.strip(), parser.hidden

@@ -6,7 +6,7 @@ supported in this version; every call waits for the whole completion.
 
 Behaviour a reader should know:
 
-- Errors are translated where they leave the SDK (`_translate`; status codes per the table in
+- Errors are translated where they leave the SDK (`translate_error`; status codes per the table in
   `bosun.models._http_errors`). A timeout is `ModelTimeout`, a refused or dropped connection
   `ModelUnavailable`, a body that is not a usable completion `ModelBadResponse`, a refusal or a
   content-filter stop `ModelRefusal`. Messages name the server's URL and the cause, never the
@@ -114,7 +114,9 @@ class OpenAIModel(Model):
             body = raw.content
         except openai.OpenAIError as exc:
             waited = request.settings.timeout_s or timeout_seconds(self._client.timeout)
-            raise _translate(exc, self._endpoint, model=self.model_name, timeout_s=waited) from exc
+            raise translate_error(
+                exc, self._endpoint, model=self.model_name, timeout_s=waited
+            ) from exc
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:
@@ -151,10 +153,11 @@ def _make_client(base_url: str | None, api_key: str | None, timeout_s: float) ->
     return openai.AsyncOpenAI(api_key=_NO_KEY, base_url=base_url, max_retries=0, timeout=timeout_s)
 
 
-def _translate(
+def translate_error(
     exc: openai.OpenAIError, endpoint: Endpoint, *, model: str, timeout_s: float | None
 ) -> ModelError:
-    """The bosun error for an SDK exception, most specific first."""
+    """The bosun error for an openai SDK exception, most specific first (also used by
+    `bosun.knowledge`'s OpenAI-compatible embedder)."""
     if isinstance(exc, openai.APITimeoutError):
         return timeout_error(endpoint, model=model, timeout_s=timeout_s)
     if isinstance(exc, openai.APIConnectionError):

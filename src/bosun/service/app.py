@@ -11,6 +11,7 @@ GET  /v1/approvals, POST /v1/approvals/{id}          held calls; approve / rejec
 GET  /v1/escalations, POST .../{id}/claim, .../resolve  people take and resolve escalations
 GET  /healthz /readyz /metrics     liveness, readiness (store reachable), Prometheus
 GET  /docs /redoc /openapi.json    the API's documentation, served whole (works offline)
+/v1/kb/documents, /v1/kb/search     the knowledge base (bosun.service.kb_routes)
 ```
 
 Errors are RFC 9457 problem details (`bosun.service.problems`). The API holds no state of its
@@ -41,6 +42,7 @@ from bosun.gateway.email import message_key, parse_email, parts_for, thread_key
 from bosun.gateway.gateway import Gateway
 from bosun.observe.metrics import RunMetrics
 from bosun.runtime.state import RunStatus
+from bosun.service.kb_routes import kb_router
 from bosun.service.metrics import ServiceMetrics
 from bosun.service.problems import NotReady, install_problem_handlers, problem_responses
 from bosun.service.schemas import (
@@ -158,6 +160,7 @@ def create_app(
     install_problem_handlers(app)
     service.metrics.instrument(app)
     app.include_router(router)
+    app.include_router(kb_router(_limited))
     if service.settings.dashboard:
         from bosun.service.dashboard import mount
 
