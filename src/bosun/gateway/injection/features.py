@@ -20,8 +20,12 @@ _TAG_CHARS = re.compile("[\U000e0000-\U000e007f]+")
 _SPACES = re.compile(r"[^\S\n]+")
 _ODD_SPACES = ("  ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\u2028")
 _NEWLINES = re.compile(r" ?\n[\s]*")
-_SPLIT = re.compile(r"(?<=[.!?])\s+|\n|\|")
-_TOKEN = re.compile(r"\w+")
+# Chinese, Japanese and Hindi full stops end a sentence with no space after them.
+_SPLIT = re.compile(r"(?<=[.!?])\s+|\n|\||[。！？।]")
+# Indic scripts and Thai write vowels as combining marks, which `\w` does not match: without
+# them a Hindi word would fall apart into consonant clusters.
+_TOKEN = re.compile(r"[\w\u0900-\u0dff\u0e00-\u0e7f]+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]{2,}")
 
 
 def normalize(text: str) -> tuple[str, list[str], list[str]]:
@@ -73,8 +77,13 @@ def segments(norm: str) -> list[tuple[int, int, list[str]]]:
 
 
 def token_features(tokens: list[str]) -> list[str]:
-    """Unigrams, bigrams (``"a b"``) and five-letter prefixes of long words (``"anwei*"``)."""
+    """Unigrams, bigrams (``"a b"``) and five-letter prefixes of long words (``"anwei*"``);
+    for Chinese, Japanese and Korean, which write no spaces, character bigrams (``"指令"``)."""
     feats = list(tokens)
     feats.extend([t[:5] + "*" for t in tokens if len(t) > 6])
     feats.extend([a + " " + b for a, b in zip(tokens, tokens[1:], strict=False)])
+    for t in tokens:
+        if not t.isascii():
+            for run in _CJK.findall(t):
+                feats.extend([run[i : i + 2] for i in range(len(run) - 1)])
     return feats
