@@ -276,8 +276,8 @@ RULES: tuple[Rule, ...] = (
         "embedded_task",
         "task for the assistant planted in the data",
         _rx(
-            r"\b(?:when|while|after|before|once) (?:you(?:'re| are)? )?(?:summari[sz]\w*|read"
-            r"\w*|process\w*|answer\w*|repl\w*|respond\w*|handl\w*|review\w*|analy[sz]\w*)\b"
+            r"\b(?:when|while|after|before|once) (?:you(?:'re| are)? )?(?:summari[sz]\w*|"
+            r"process\w*|handl\w*|review\w*|analy[sz]\w*)\b"
             r"[^.!?\n]{0,30}?\b(?:this|the) (?:e-?mail|message|mail|document|page|thread|text|"
             r"ticket|request)\b|\b(?:while you are at it|as part of (?:processing|handling|"
             r"answering) this \w+|once you have (?:answered|replied|finished)|after (?:summari"
@@ -372,14 +372,19 @@ _GATE_WORDS = {
     "output_control": "say output print respond repeat nothing sage schreib schreibe antworte "
     "réponds responde rispondi responda mot palabra parola palavra wort word verbatim",
     "attention": "attention achtung stop stopp urgent important emergency priority system",
-    "embedded_task": "when while after before once also additionally addition part if note "
-    "ai assistant assistants agent agents quand cuando wenn quando",
-    "third_person_user": "user users account mailbox utilisateur l usuario benutzer utente "
-    "all dell usuário",
-    "stealth": "without secretly silently quietly covertly don t not keep hidden dis digas "
-    "sag dirlo conte",
-    "data_grab": "send forward share email mail post upload transfer export leak give reveal "
-    "disclose include add",
+    # Gated on the rarer half of each alternative: "if", "also" or "send" alone are in most
+    # e-mails, and a gate that opens on every segment costs a regex scan per segment.
+    "embedded_task": "summarise summarize summarising summarizing summarised summarized "
+    "additionally addition part once while ai assistant assistants agent agents llm bot model "
+    "user users customer holder everything every emails messages files contacts invoices "
+    "attachments orders process processing handle handling analyse analyze analysing "
+    "analyzing review reviewing quand cuando wenn",
+    "third_person_user": "user users holder mailbox utilisateur usuario benutzer benutzers "
+    "utente usuário",
+    "stealth": "without secretly silently quietly covertly tell inform notify alert secret "
+    "hidden bcc dis digas sag dirlo conte",
+    "data_grab": "password passwords passcode code 2fa otp key credentials card iban contacts "
+    "contact inbox history conversation personal birth passport addresses payment",
 }
 _NON_LATIN_CUES = (
     "忽|无视|無視|忘|不要|別|别|指令|指示|規則|规则|ルール|気にせず|新|从现在|從現在|今から|"
@@ -409,9 +414,7 @@ _GATES = {
 def rule_hits(norm: str, segs: list[tuple[int, int, list[str]]]) -> list[list[tuple[str, str]]]:
     """For each segment, the rules matching in it, with the matched text."""
     hits: list[list[tuple[str, str]]] = [[] for _ in segs]
-    present: set[str] = set()
-    for _, _, tokens in segs:
-        present.update(tokens)
+    present: set[str] = set().union(*(tokens for _, _, tokens in segs))
     starts = [s for s, _, _ in segs]
     # Scripts without spaces have no words to gate on: a text holding one of their cue
     # characters is scanned whole by every rule.
@@ -423,10 +426,14 @@ def rule_hits(norm: str, segs: list[tuple[int, int, list[str]]]) -> list[list[tu
                 k = bisect_right(starts, m.start()) - 1
                 if k >= 0:
                     hits[k].append((rule.name, m.group(0)))
-        elif not words.isdisjoint(present):
-            for k, (start, end, tokens) in enumerate(segs):
-                if not words.isdisjoint(tokens):
-                    hits[k].extend(
-                        (rule.name, m.group(0)) for m in rule.pattern.finditer(norm, start, end)
-                    )
+            continue
+        # Only the rule's words that occur at all are tested segment by segment.
+        wanted = words.intersection(present)
+        if not wanted:
+            continue
+        for k, (start, end, tokens) in enumerate(segs):
+            if not wanted.isdisjoint(tokens):
+                hits[k].extend(
+                    (rule.name, m.group(0)) for m in rule.pattern.finditer(norm, start, end)
+                )
     return hits

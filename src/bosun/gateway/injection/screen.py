@@ -203,21 +203,30 @@ class InjectionScreen:
             sums.append(sum(map(get, feats, repeat(0.0))))
             counts.append(len(feats))
         hits = rule_hits(norm, segs)
-        best = (-math.inf, 0, 0)
-        for i in range(len(segs)):
-            total, n, words = 0.0, 0, 0
-            seen: dict[str, float] = {}
-            for j in range(i, len(segs)):
-                words += len(segs[j][2])
+        lengths = [len(tokens) for _, _, tokens in segs]
+        weight = model.rules
+        bias, sqrt, count = model.bias, math.sqrt, len(segs)
+        best_logit, best_i, best_j = -math.inf, 0, 0
+        # The hot loop of the screen (every window of every text): rule weights are added as
+        # rules first appear in the window, and windows without rules skip that bookkeeping.
+        for i in range(count):
+            total, n, words, ruled = 0.0, 0, 0, 0.0
+            seen: set[str] = set()
+            for j in range(i, count):
+                words += lengths[j]
                 if words > WINDOW_WORDS and j > i:
                     break
                 total += sums[j]
                 n += counts[j]
-                for name, _ in hits[j]:
-                    seen[name] = model.rules[name]
-                logit = model.bias + total / math.sqrt(max(n, MIN_NORM)) + sum(seen.values())
-                if logit > best[0]:
-                    best = (logit, i, j)
+                if hits[j]:
+                    for name, _ in hits[j]:
+                        if name not in seen:
+                            seen.add(name)
+                            ruled += weight[name]
+                logit = bias + total / sqrt(n if n > MIN_NORM else MIN_NORM) + ruled
+                if logit > best_logit:
+                    best_logit, best_i, best_j = logit, i, j
+        best = (best_logit, best_i, best_j)
         logit, i, j = best
         window_hits = tuple(h for k in range(i, j + 1) for h in hits[k])
         return _Best(logit, norm[segs[i][0] : segs[j][1]], window_hits)
