@@ -98,7 +98,10 @@ _ADDRESS_PATTERNS: Final[tuple[tuple[str, str, float], ...]] = (
     ),
     (
         "compound street number",
-        r"\b[A-ZÀ-Þ][\w'’-]*(?:" + _STREET_SUFFIXES + r")\.?\s+\d{1,5}[A-Za-z]?\b\.?" + _UNIT + "*",
+        # The look-ahead drops the many capitalised words not followed by a number before
+        # the suffixes are tried at every position of each.
+        r"\b(?=[A-ZÀ-Þ][\w'’-]*\.?\s+\d)[A-ZÀ-Þ][\w'’-]*(?:" + _STREET_SUFFIXES + r")\.?\s+"
+        r"\d{1,5}[A-Za-z]?\b\.?" + _UNIT + "*",
         0.88,
     ),
     (
