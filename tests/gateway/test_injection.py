@@ -208,9 +208,9 @@ def _training_script() -> ModuleType:
 @pytest.mark.dataset("injection")
 def test_held_out_quality_gate(screen: InjectionScreen) -> None:
     """Texts, attack families and phrase-table items the shipped model never saw, at the
-    shipped thresholds. Measured at the time of writing (all held-out documents): TPR 0.70 /
-    FPR 0.08 at `suspicious`, TPR 0.64 / FPR 0.03 at `injection`; the over-defence set's FPR
-    0.14 / 0.06. The thresholds keep false alarms on texts full of trigger words down, and
+    shipped thresholds. Measured at the time of writing (all held-out documents): TPR 0.72 /
+    FPR 0.09 at `suspicious`, TPR 0.66 / FPR 0.03 at `injection`; the over-defence set's FPR
+    0.08 / 0.04. The thresholds keep false alarms on texts full of trigger words down, and
     pay for it in TPR on BIPIA's and deepset's held-out attacks (see docs/architecture.md)."""
     train = _training_script()
     docs, _ = train.build_corpus(DATA)

@@ -52,8 +52,9 @@ RULES: tuple[Rule, ...] = (
         "instruction aimed at the assistant",
         _rx(
             r"\b(?:ignore|disregard|forget|overlook|drop|abandon|bypass|override|neglect|"
-            r"set aside)\b\W+" + _W + r"(?:" + _OBJ_EN + r")\b(?! (?:for|on|of|in) (?:the|a|an|my|"
-            r"our|this) )"
+            r"set aside)\b\W+" + _W + r"(?:" + _OBJ_EN + r")\b"
+            # "the instructions for the coffee machine" are about a thing, not the assistant
+            r"(?!\s+(?:for|on|of|in|about|regarding)\s+(?!(?:you|your)\b))"
             r"|\b(?:ignorier\w*|vergiss|vergessen sie|missacht\w*|verwirf|übergeh\w*)\b\W+"
             + _W
             + r"(?:anweisung\w*|instruktion\w*|befehl\w*|regeln|aufgaben?|aufträge|vorgaben|"
@@ -65,7 +66,7 @@ RULES: tuple[Rule, ...] = (
             r"[ahi]\w*|esqueç[ae]\w*|esquec[ea]r?|desconsider[ae]r?|trascura|negeer|vergeet|"
             r"zignoruj|ignoruj|zapomnij)\b\W+" + _W + r"(?:" + _OBJ_ROMANCE + r"|instructies|"
             r"regels|opdrachten|alles|instrukcje|polecenia|zasady|ce qui précède|lo anterior|"
-            r"quanto sopra|o que está acima)\b"
+            r"quanto sopra|o que está acima)\b(?!\s+(?:for|on|of|in|about|pour|para|per)\s)"
             r"|\bne (?:tiens|tenez) (?:pas|plus) compte\b|\bfai(?:tes|s) abstraction\b"
             r"|\bno (?:hagas|haga) caso\b|\bhaz caso omiso\b|\bnon tenere conto\b"
             r"|\bne (?:suis|suivez) (?:pas|plus) (?:tes|vos|les) (?:instructions|consignes)"
@@ -169,7 +170,7 @@ RULES: tuple[Rule, ...] = (
         "text addressed to the model",
         _rx(
             r"\b(?:in|to|into|at the (?:end|beginning|start) of) your (?:response|reply|answer|"
-            r"output|summary)s?\b|\b(?:your|the) system prompt\b|\bprompt[- _]?texte?\b"
+            r"output|summary)s?\b|\byour system prompt\b|\bprompt[- _]?texte?\b"
             r"|\bin (?:deiner|ihrer)"
             r" antwort\b|\bdeine (?:anweisungen|prompts?)\b|\bsystemprompt\b|\bprompt (?:système|"
             r"systeme|del sistema|di sistema|do sistema)\b|सिस्टम प्रॉम्प्ट|सिस्टम प्रोम्प्ट|系统提示|"
@@ -300,7 +301,10 @@ RULES: tuple[Rule, ...] = (
         "third_person_user",
         "speaks of the user in the third person",
         _rx(
-            r"\b(?:the|this) (?:user|account holder|mailbox owner)(?:['’]s)?\b|\buser['’]s\b"
+            # "the user manual", "the user interface" are things, not the person
+            r"\b(?:the|this) (?:user|account holder|mailbox owner)(?:['’]s)?\b(?! (?:manual|guide|"
+            r"interface|experience|name|id|agreement|base|group|stor(?:y|ies)|research|feedback|"
+            r"settings|profile|documentation|docs)\b)|\buser['’]s\b"
             r"|\b(?:l'utilisateur|al usuario|del usuario|dem benutzer|des benutzers|all'utente|"
             r"dell'utente|ao usuário|do usuário)\b|उपयोगकर्ता|用户的|用戶的|告诉用户|"
             r"ユーザーに|ユーザーの"
