@@ -1,49 +1,41 @@
-"""Fit bosun's injection screen on the injection datasets and print its calibration report.
+"""Fit bosun's injection screen, choose its thresholds, and measure it by source.
 
-    .venv/bin/python scripts/train_injection.py [--check]
+    .venv/bin/python scripts/train_injection.py [--check] [--no-loso]
 
 Writes ``src/bosun/gateway/injection/model.json`` (``--check`` only compares). Deterministic:
 fixed seeds, hash-based splits, lbfgs, rounded weights; running it twice gives the same file.
-
-The labelled set, split by *source group* so held-out attacks are texts the model never saw:
-
-- deepset prompt-injections (train split) as given; near-duplicates (the set stacks the same
-  override onto many benign prompts) are joined into one group by shared word 6-grams, and
-  30% of the groups are held out.
-- BIPIA emails: clean (negative) and with one attack text planted at a random sentence
-  boundary (positive). 5 of the 15 attack categories and 15 of the 50 emails are held out;
-  held-out documents pair a held-out email with a held-out attack.
-- spikee: every same-language jailbreak wrapper x instruction, alone and planted in the seed
-  email. 30% of the wrapper types and 2 of the 5 instruction types are held out; a
-  composition is held out when either part is.
-- banking77 customer messages (20 per intent, 30% of the intents held out): benign user input
-  the screen must leave alone; deepset alone has few ordinary requests.
+The labelled sources and their held-out parts are described in ``injection_corpus.py``.
 
 The model is fitted on *units*: attack texts alone and benign prompts as positives/negatives,
-plus every window (as the screen forms them) of the clean emails and documents as negatives.
-Sources are weighted equally per class. spikee wrappers and instructions are fitted
-apart, each once (the compositions would repeat ten instructions hundreds of times), and a word
-or n-gram enters the vocabulary only if it occurs in at least 3 source groups, so the words of
-one particular attack are not memorised. Thresholds are chosen on out-of-fold scores of the fit
-part (5 group folds): ``injection_at`` is the lowest score whose false-positive rate, averaged
-over the benign sources, is at most 1%; ``suspicious_at`` the same at 5%. In-sample scores
-would be optimistic and put the thresholds too low. The shipped model is fitted on the fit part
-only, so the held-out report (and the test that gates on it) measures unseen attacks.
+plus every window (as the screen forms them) of the clean e-mails and documents as negatives.
+Source families are weighted equally per class (the phrase table's languages are one family).
+spikee wrappers and instructions are fitted apart, each once (the compositions would repeat
+ten instructions hundreds of times), and a word or n-gram enters the vocabulary only if it
+occurs in at least 3 source groups, so the words of one particular attack are not memorised.
+
+Thresholds are chosen on out-of-fold scores of the fit part (5 group folds):
+``injection_at`` is the lowest score whose false-positive rate, averaged over the benign
+source families, is at most 1%; ``suspicious_at`` the same at 5%. The shipped model is fitted
+on the fit part only, so the held-out report (and the test that gates on it) measures texts,
+attack families and phrase-table items it never saw.
+
+Leave-one-source-out (`leave_one_source_out`, printed unless ``--no-loso``): for each source
+family, and for each language of the phrase table, a model is fitted on everything else and
+scores that source. Operating points for those scores are chosen on the pooled left-out
+benign scores (macro FPR <= 1% and <= 5%), so every figure in that table, false positives
+included, is for a source the scoring model never saw.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
-import random
-import re
+import math
 import sys
 import tempfile
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +43,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # Runs without installing bosun; scripts/ for the datasets' location (also when imported by path).
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "scripts")]
 
+from injection_corpus import (  # noqa: E402
+    LANGUAGES,
+    OWN_SETS,
+    SEED,
+    THIRD_PARTY,
+    Doc,
+    Unit,
+    encoded,
+    family,
+    hash_fraction,
+)
 from third_party import require  # noqa: E402
 
 from bosun.gateway.injection.features import normalize, segments, token_features  # noqa: E402
@@ -60,180 +63,43 @@ from bosun.gateway.injection.screen import (  # noqa: E402
     MODEL_PATH,
     WINDOW_WORDS,
     InjectionScreen,
+    _parse,
 )
 
-SEED = 1729
-HELD_OUT = 0.3
+# The embedding half (injection_embedding) is imported where it is used: without the `embed`
+# extra the n-gram model still fits.
+
+__all__ = ["Doc", "Unit", "build_corpus", "evaluate", "fit", "format_report"]
+
 FOLDS = 5
 C = 0.3
 MIN_GROUPS = 3
 MIN_WEIGHT = 0.02
 FPR_INJECTION = 0.01
 FPR_SUSPICIOUS = 0.05
-BENIGN_SOURCES = ("deepset", "bipia-email", "banking77")
-
-
-@dataclass(frozen=True)
-class Doc:
-    """One labelled text the screen is measured on."""
-
-    text: str
-    label: int
-    source: str
-    groups: tuple[str, ...]
-    held_out: bool
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One text the model is fitted on; `windowed` ones give every window as a sample."""
-
-    text: str
-    label: int
-    source: str
-    groups: tuple[str, ...]
-    windowed: bool = False
-
-
-def _hash_fraction(key: str) -> float:
-    digest = hashlib.sha256(f"{SEED}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _pick(items: Sequence[str], count: int, salt: str) -> set[str]:
-    ordered = sorted(items)
-    random.Random(f"{SEED}:{salt}").shuffle(ordered)
-    return set(ordered[:count])
-
-
-def _plant(context: str, attack: str, rng: random.Random) -> str:
-    spots = [0, len(context)] + [m.end() for m in re.finditer(r"[.!?]\s+|\n", context)]
-    at = rng.choice(sorted(set(spots)))
-    return f"{context[:at]} {attack} {context[at:]}".strip()
-
-
-def _deepset(data: Path) -> tuple[list[Doc], list[Unit]]:
-    rows = _jsonl(data / "deepset-train.jsonl")
-    parent = list(range(len(rows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[tuple[str, ...], int] = {}
-    for i, row in enumerate(rows):
-        words = re.findall(r"\w+", row["text"].casefold())
-        for k in range(max(1, len(words) - 5)):
-            shingle = tuple(words[k : k + 6])
-            j = owner.setdefault(shingle, i)
-            parent[find(i)] = find(j)
-    docs, units = [], []
-    for i, row in enumerate(rows):
-        group = f"deepset:{find(i)}"
-        held = _hash_fraction(group) < HELD_OUT
-        docs.append(Doc(row["text"], int(row["label"]), "deepset", (group,), held))
-        if not held:
-            units.append(Unit(row["text"], int(row["label"]), "deepset", (group,)))
-    return docs, units
-
-
-def _banking(data: Path) -> tuple[list[Doc], list[Unit]]:
-    by_intent: dict[str, list[str]] = defaultdict(list)
-    with (data.parent / "intents" / "banking77-train.csv").open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            by_intent[row["category"]].append(row["text"])
-    docs, units = [], []
-    for intent in sorted(by_intent):
-        group = f"banking77:{intent}"
-        held = _hash_fraction(group) < HELD_OUT
-        for text in random.Random(f"{SEED}:{intent}").sample(by_intent[intent], 20):
-            docs.append(Doc(text, 0, "banking77", (group,), held))
-            if not held:
-                units.append(Unit(text, 0, "banking77", (group,)))
-    return docs, units
-
-
-def _bipia(data: Path) -> tuple[list[Doc], list[Unit]]:
-    emails = [row["context"] for row in _jsonl(data / "bipia-email-train.jsonl")]
-    attacks: dict[str, list[str]] = json.loads(
-        (data / "bipia-text-attack-train.json").read_text(encoding="utf-8")
-    )
-    held_emails = _pick([f"{i:03d}" for i in range(len(emails))], 15, "bipia-emails")
-    held_cats = _pick(list(attacks), 5, "bipia-attacks")
-    docs, units = [], []
-    for i, email in enumerate(emails):
-        egroup, eheld = f"bipia-email:{i}", f"{i:03d}" in held_emails
-        docs.append(Doc(email, 0, "bipia-email", (egroup,), eheld))
-        if not eheld:
-            units.append(Unit(email, 0, "bipia-email", (egroup,), windowed=True))
-        for cat in sorted(attacks):
-            if (cat in held_cats) != eheld:
-                continue
-            for j, attack in enumerate(attacks[cat]):
-                rng = random.Random(f"{SEED}:{i}:{cat}:{j}")
-                text = _plant(email, attack, rng)
-                docs.append(Doc(text, 1, "bipia-email", (egroup, f"bipia:{cat}"), eheld))
-    for cat in sorted(set(attacks) - held_cats):
-        units.extend(Unit(a, 1, "bipia-email", (f"bipia:{cat}",)) for a in attacks[cat])
-    return docs, units
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def _spikee(data: Path) -> tuple[list[Doc], list[Unit]]:
-    root = data / "spikee"
-    jailbreaks: dict[str, dict[str, Any]] = {}
-    instructions: dict[str, dict[str, Any]] = {}
-    for seeds in sorted(root.glob("seeds-*")):
-        for row in _jsonl(seeds / "jailbreaks.jsonl"):
-            jailbreaks.setdefault(row["text"], row)
-        for row in _jsonl(seeds / "instructions.jsonl"):
-            instructions.setdefault(row["instruction"], row)
-    document = _jsonl(root / "seeds-cybersec-2025-04" / "base_documents.jsonl")[1]["document"]
-    held_jb = _pick(list({r["jailbreak_type"] for r in jailbreaks.values()}), 10, "spikee-jb")
-    held_ins = _pick(list({r["instruction_type"] for r in instructions.values()}), 2, "spk-ins")
-    docs = [Doc(document, 0, "spikee", ("spikee:document",), False)]
-    units = [Unit(document, 0, "spikee", ("spikee:document",), windowed=True)]
-    for jb in jailbreaks.values():
-        for ins in instructions.values():
-            if jb.get("lang", "en") != ins.get("lang", "en"):
-                continue
-            text = jb["text"].replace("<INSTRUCTION>", ins["instruction"])
-            groups = (f"spikee-jb:{jb['jailbreak_type']}", f"spikee-ins:{ins['instruction_type']}")
-            held = jb["jailbreak_type"] in held_jb or ins["instruction_type"] in held_ins
-            rng = random.Random(f"{SEED}:{jb['id']}:{ins['id']}")
-            docs.append(Doc(text, 1, "spikee", groups, held))
-            docs.append(Doc(_plant(document, text, rng), 1, "spikee", groups, held))
-    # Wrappers and instructions are fitted apart, each once: the hundreds of compositions
-    # would repeat the same ten instructions and teach their words, not their shape.
-    for jb in jailbreaks.values():
-        if jb["jailbreak_type"] not in held_jb:
-            wrapper = jb["text"].replace("<INSTRUCTION>", " ")
-            units.append(Unit(wrapper, 1, "spikee", (f"spikee-jb:{jb['jailbreak_type']}",)))
-    units.extend(
-        Unit(r["instruction"], 1, "spikee", (f"spikee-ins:{r['instruction_type']}",))
-        for r in instructions.values()
-        if r["instruction_type"] not in held_ins
-    )
-    return docs, units
+BENIGN_FAMILIES = (
+    "deepset",
+    "bipia-email",
+    "banking77",
+    "overdefence",
+    "task-style",
+    "multilingual",
+)
+"""The families whose benign texts set the false-positive rate (spikee has one document)."""
 
 
 def build_corpus(data: Path | None = None) -> tuple[list[Doc], list[Unit]]:
-    """Every labelled document (with its held-out flag) and the fit part's training units, from
-    `data` (default: the datasets' injection/; exits saying so when it is missing)."""
+    """Every labelled document (with its held-out flag) and every training unit (likewise),
+    from `data` (default: the datasets' injection/; exits saying so when it is missing) and
+    the sets in bench/data/injection."""
     data = require("injection") / "injection" if data is None else data
     docs: list[Doc] = []
     units: list[Unit] = []
-    for part in (_deepset, _bipia, _spikee, _banking):
+    for part in (*THIRD_PARTY, *OWN_SETS):
         d, u = part(data)
         docs += d
         units += u
-    return docs, units
+    return docs + encoded(docs), units
 
 
 # --- fitting --------------------------------------------------------------------------------
@@ -277,7 +143,7 @@ def fit(units: Sequence[Unit]) -> dict[str, Any]:
     rules = sorted({name for _, _, r in samples for name in r})
     index = {f: i for i, f in enumerate(vocab)}
     index.update({f"R:{name}": len(vocab) + k for k, name in enumerate(rules)})
-    per_group = Counter((u.source, u.label) for u, _, _ in samples)
+    per_group = Counter((family(u.source), u.label) for u, _, _ in samples)
     rows, cols, vals, labels, weights = [], [], [], [], []
     for row, (unit, feats, hit) in enumerate(samples):
         scale = max(len(feats), MIN_NORM) ** -0.5
@@ -291,7 +157,8 @@ def fit(units: Sequence[Unit]) -> dict[str, Any]:
             cols.append(index[f"R:{name}"])
             vals.append(1.0)
         labels.append(unit.label)
-        weights.append(len(samples) / (len(per_group) * per_group[(unit.source, unit.label)]))
+        key = (family(unit.source), unit.label)
+        weights.append(len(samples) / (len(per_group) * per_group[key]))
     x = csr_matrix((vals, (rows, cols)), shape=(len(samples), len(index)))
     clf = LogisticRegression(C=C, max_iter=5000)
     clf.fit(x, np.array(labels), sample_weight=np.array(weights))
@@ -308,68 +175,180 @@ def fit(units: Sequence[Unit]) -> dict[str, Any]:
     }
 
 
-def _screen(model: dict[str, Any], tmp: Path, name: str) -> InjectionScreen:
+def _screen(model: dict[str, Any], tmp: Path, name: str, embedder: Any = None) -> InjectionScreen:
     path = tmp / f"{name}.json"
     path.write_text(json.dumps({**model, "thresholds": _PLACEHOLDER}), encoding="utf-8")
-    return InjectionScreen(model_path=path)
+    _parse.cache_clear()  # the same path holds another model each time (mtimes may tie)
+    if embedder is None:
+        return InjectionScreen(model_path=path)
+    return InjectionScreen(model_path=path, embedder=embedder)
 
 
 _PLACEHOLDER = {"suspicious_at": 0.5, "injection_at": 0.9}
 
 
 def _fold(group: str) -> int:
-    return int(_hash_fraction(f"fold:{group}") * FOLDS)
+    return int(hash_fraction(f"fold:{group}") * FOLDS)
 
 
-def out_of_fold(docs: Sequence[Doc], units: Sequence[Unit], tmp: Path) -> list[tuple[Doc, float]]:
-    """Scores of the fit part's single-group documents by a model that never saw their group."""
+Triple = tuple[Doc, float, float]
+"""A document, its n-gram logit and its embedding head's logit."""
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def _triples(
+    model: dict[str, Any], head: dict[str, Any], docs: Sequence[Doc], embedder: Any, tmp: Path
+) -> list[Triple]:
+    """(doc, n-gram logit, embedding logit) for `docs` under one fitted model and head."""
+    with_head = {**model, "embedding": {**head, "blend": [1.0, 0.0, 0.0]}}
+    plain = _screen(model, tmp, "plain")
+    semantic = _screen(with_head, tmp, "semantic", embedder)
+    return [
+        (
+            d,
+            _logit(plain.screen(d.text).score),
+            semantic.embedding_logit(normalize(d.text)[0]),
+        )
+        for d in docs
+    ]
+
+
+def out_of_fold(
+    docs: Sequence[Doc], units: Sequence[Unit], tmp: Path, embedder: Any = None
+) -> tuple[list[tuple[Doc, float]], list[Triple]]:
+    """Scores of the fit part's documents by a model that never saw their (first) group; with
+    an embedder, also n-gram and head logits of a sample of them."""
     scored = []
+    triples: list[Triple] = []
+    fit_units = [u for u in units if not u.held_out]
     for k in range(FOLDS):
-        train = [u for u in units if all(_fold(g) != k for g in u.groups)]
-        screen = _screen(fit(train), tmp, f"fold{k}")
+        train = [u for u in fit_units if all(_fold(g) != k for g in u.groups)]
+        model = fit(train)
+        screen = _screen(model, tmp, f"fold{k}")
+        mine = []
         for doc in docs:
-            if not doc.held_out and len(doc.groups) == 1 and _fold(doc.groups[0]) == k:
+            single = len(doc.groups) == 1 or doc.source.startswith("ml-")
+            ours = single and _fold(doc.groups[0]) == k
+            if ours and doc.source != "encoded" and not doc.held_out:
+                mine.append(doc)
                 scored.append((doc, screen.screen(doc.text).score))
-    return scored
+        if embedder is not None:
+            from injection_embedding import PER_SOURCE, fit_head, sample
+
+            picked = sample(mine, f"oof{k}", PER_SOURCE // 2)
+            triples += _triples(model, fit_head(train, embedder), picked, embedder, tmp)
+            embedder.save()
+    return scored, triples
 
 
 def macro_fpr(scored: Sequence[tuple[Doc, float]], threshold: float) -> float:
-    """False-positive rate at `threshold`, averaged over the benign sources."""
-    rates = []
-    for source in BENIGN_SOURCES:
-        neg = [s for d, s in scored if d.source == source and d.label == 0]
-        if neg:
-            rates.append(sum(s >= threshold for s in neg) / len(neg))
-    return sum(rates) / len(rates)
+    """False-positive rate at `threshold`, averaged over the benign source families."""
+    return _MacroFpr(scored)(threshold)
+
+
+class _MacroFpr:
+    """`macro_fpr` for many thresholds over the same scores (sorted once, then bisected)."""
+
+    def __init__(self, scored: Sequence[tuple[Doc, float]]) -> None:
+        self.negatives = [
+            sorted(s for d, s in scored if family(d.source) == fam and d.label == 0)
+            for fam in BENIGN_FAMILIES
+        ]
+        self.negatives = [n for n in self.negatives if n]
+
+    def __call__(self, threshold: float) -> float:
+        rates = [(len(n) - bisect_left(n, threshold)) / len(n) for n in self.negatives]
+        return sum(rates) / len(rates)
 
 
 def choose_threshold(scored: Sequence[tuple[Doc, float]], target: float) -> float:
     """The lowest threshold (on a 0.001 grid) whose macro false-positive rate is <= target."""
+    fpr = _MacroFpr(scored)
     for step in range(1, 1000):
-        if macro_fpr(scored, step / 1000) <= target:
+        if fpr(step / 1000) <= target:
             return step / 1000
     return 0.999
 
 
+def leave_one_source_out(
+    units: Sequence[Unit], docs: Sequence[Doc], embedder: Any = None
+) -> tuple[list[tuple[Doc, float]], list[Triple]]:
+    """Every document scored by a model fitted without its source (each language of the
+    phrase table counts as a source; the `encoded` set is measured elsewhere); with an
+    embedder, also the n-gram and head logits of a sample of them."""
+    scored: list[tuple[Doc, float]] = []
+    triples: list[Triple] = []
+    held_sources = sorted({family(d.source) for d in docs} - {"multilingual", "encoded"})
+    held_sources += [f"ml-{lang}" for lang in LANGUAGES]
+    with tempfile.TemporaryDirectory() as tmp:
+        for source in held_sources:
+
+            def out(name: str, source: str = source) -> bool:
+                return name == source or family(name) == source
+
+            train = [u for u in units if not out(u.source)]
+            model = fit(train)
+            screen = _screen(model, Path(tmp), "loso")
+            left = [d for d in docs if out(d.source)]
+            scored += [(d, screen.screen(d.text).score) for d in left]
+            if embedder is not None:
+                from injection_embedding import fit_head, sample
+
+                head = fit_head(train, embedder)
+                triples += _triples(model, head, sample(left, "loso"), embedder, Path(tmp))
+                embedder.save()
+            print(f"  left out {source}: fitted on {len(train)} units", file=sys.stderr)
+    return scored, triples
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+def rates(scored: Iterable[tuple[Doc, float]], threshold: float) -> dict[str, dict[str, float]]:
+    """Per source, pooled ("all"), and macro over sources: pos, neg, TPR and FPR."""
+    by: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for doc, s in scored:
+        by[doc.source].append((doc.label, s))
+        by["all"].append((doc.label, s))
+    out: dict[str, dict[str, float]] = {}
+    for source, pairs in sorted(by.items(), key=lambda kv: (kv[0] == "all", kv[0])):
+        pos = [s for lab, s in pairs if lab == 1]
+        neg = [s for lab, s in pairs if lab == 0]
+        out[source] = {
+            "pos": len(pos),
+            "neg": len(neg),
+            "tpr": sum(s >= threshold for s in pos) / len(pos) if pos else float("nan"),
+            "fpr": sum(s >= threshold for s in neg) / len(neg) if neg else float("nan"),
+        }
+    return out
+
+
 def evaluate(screen: InjectionScreen, docs: Iterable[Doc]) -> dict[str, dict[str, float]]:
     """TPR and FPR at both thresholds per source, pooled ("all") and source-averaged ("macro")."""
-    scored: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for doc in docs:
-        s = screen.screen(doc.text).score
-        scored[doc.source].append((doc.label, s))
-        scored["all"].append((doc.label, s))
-    report: dict[str, dict[str, float]] = {}
-    for source, pairs in sorted(scored.items(), key=lambda kv: (kv[0] == "all", kv[0])):
-        row: dict[str, float] = {
-            "pos": sum(lab for lab, _ in pairs),
-            "neg": sum(1 - lab for lab, _ in pairs),
+    scored = [(doc, screen.screen(doc.text).score) for doc in docs]
+    return evaluate_scores(scored, screen.suspicious_at, screen.injection_at)
+
+
+def evaluate_scores(
+    scored: Sequence[tuple[Doc, float]], suspicious_at: float, injection_at: float
+) -> dict[str, dict[str, float]]:
+    """`evaluate` for scores already computed."""
+    susp, inj = rates(scored, suspicious_at), rates(scored, injection_at)
+    report = {
+        source: {
+            "pos": row["pos"],
+            "neg": row["neg"],
+            "tpr@suspicious": row["tpr"],
+            "fpr@suspicious": row["fpr"],
+            "tpr@injection": inj[source]["tpr"],
+            "fpr@injection": inj[source]["fpr"],
         }
-        for name, t in (("suspicious", screen.suspicious_at), ("injection", screen.injection_at)):
-            pos = [s for lab, s in pairs if lab == 1]
-            neg = [s for lab, s in pairs if lab == 0]
-            row[f"tpr@{name}"] = sum(s >= t for s in pos) / len(pos) if pos else float("nan")
-            row[f"fpr@{name}"] = sum(s >= t for s in neg) / len(neg) if neg else float("nan")
-        report[source] = row
+        for source, row in susp.items()
+    }
     sources = [r for k, r in report.items() if k != "all"]
     report["macro"] = {
         key: _mean([r[key] for r in sources if r[key] == r[key]])
@@ -382,63 +361,143 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def format_report(report: dict[str, dict[str, float]]) -> str:
+def format_report(
+    report: dict[str, dict[str, float]], names: tuple[str, str] = ("susp", "inj")
+) -> str:
     """A fixed-width table of `evaluate`'s result."""
+    a, b = names
     lines = [
-        f"{'source':<12} {'pos':>5} {'neg':>5}  {'TPR@susp':>8} {'FPR@susp':>8}"
-        f"  {'TPR@inj':>8} {'FPR@inj':>8}"
+        f"{'source':<12} {'pos':>5} {'neg':>5}  {'TPR@' + a:>9} {'FPR@' + a:>9}"
+        f"  {'TPR@' + b:>9} {'FPR@' + b:>9}"
     ]
     for source, row in report.items():
         counts = f"{int(row['pos']):>5} {int(row['neg']):>5}" if "pos" in row else " " * 11
         lines.append(
-            f"{source:<12} {counts}  {row['tpr@suspicious']:>8.3f} {row['fpr@suspicious']:>8.3f}"
-            f"  {row['tpr@injection']:>8.3f} {row['fpr@injection']:>8.3f}"
+            f"{source:<12} {counts}  {row['tpr@suspicious']:>9.3f} {row['fpr@suspicious']:>9.3f}"
+            f"  {row['tpr@injection']:>9.3f} {row['fpr@injection']:>9.3f}"
         )
+    return "\n".join(lines).replace("nan", "  -")
+
+
+def loso_report(scored: Sequence[tuple[Doc, float]]) -> str:
+    """The leave-one-source-out table at its own FPR <= 5% and <= 1% operating points, and the
+    point where the over-defence set's FPR is <= 5%."""
+    t5 = choose_threshold(scored, FPR_SUSPICIOUS)
+    t1 = max(choose_threshold(scored, FPR_INJECTION), t5)
+    over = sorted(s for d, s in scored if d.source == "overdefence")
+    t_od = over[min(len(over) - 1, int(0.95 * len(over)))] + 1e-9 if over else 1.0
+    lines = [
+        f"operating points on pooled left-out benign scores: FPR<=5% at {t5}, FPR<=1% at {t1}",
+        format_report(evaluate_scores(scored, t5, t1), ("5%", "1%")),
+    ]
+    attacks = [s for d, s in scored if d.label == 1]
+    tpr = sum(s >= t_od for s in attacks) / len(attacks)
+    ml = [s for d, s in scored if d.label == 1 and d.source.startswith("ml-")]
+    lines.append(
+        f"at over-defence FPR <= 5% (threshold {t_od:.3f}): TPR {tpr:.3f} over all left-out "
+        f"attacks, {sum(s >= t_od for s in ml) / max(1, len(ml)):.3f} over the phrase table"
+    )
     return "\n".join(lines)
+
+
+def _embedding_part(oof: list[Triple], fit_units: Sequence[Unit], embedder: Any) -> dict[str, Any]:
+    """The model file's ``embedding`` entry: head, blend and the blended score's thresholds."""
+    from injection_embedding import blended, fit_blend, fit_head
+
+    blend = fit_blend(oof)
+    scores = [(d, blended(blend, n, e)) for d, n, e in oof]
+    suspicious_at = choose_threshold(scores, FPR_SUSPICIOUS)
+    injection_at = max(choose_threshold(scores, FPR_INJECTION), suspicious_at)
+    print(f"embedding blend {blend}; thresholds {suspicious_at} / {injection_at}")
+    return {
+        **fit_head(fit_units, embedder),
+        "blend": blend,
+        "thresholds": {"suspicious_at": suspicious_at, "injection_at": injection_at},
+        "calibration": f"out-of-fold blended scores of {len(oof)} sampled fit-part documents",
+    }
+
+
+def _calibration(oof: Sequence[tuple[Doc, float]], susp: float, inj: float) -> dict[str, Any]:
+    pos = [s for d, s in oof if d.label == 1]
+    return {
+        "seed": SEED,
+        "method": "out-of-fold macro FPR over benign source families on the fit part",
+        "targets": {"suspicious_at": FPR_SUSPICIOUS, "injection_at": FPR_INJECTION},
+        "oof_fpr": {
+            "suspicious_at": round(macro_fpr(oof, susp), 4),
+            "injection_at": round(macro_fpr(oof, inj), 4),
+        },
+        "oof_tpr": {
+            "suspicious_at": round(sum(s >= susp for s in pos) / len(pos), 4),
+            "injection_at": round(sum(s >= inj for s in pos) / len(pos), 4),
+        },
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare, do not write")
+    parser.add_argument("--no-loso", action="store_true", help="skip leave-one-source-out")
+    parser.add_argument("--no-embed", action="store_true", help="fit no embedding head")
+    parser.add_argument("--embed-cache", type=Path, help="keep computed vectors in this file")
     args = parser.parse_args()
     docs, units = build_corpus()
+    fit_units = [u for u in units if not u.held_out]
+    embedder = None
+    if not args.no_embed:
+        from injection_embedding import CachedEmbedder
+
+        embedder = CachedEmbedder(args.embed_cache)
     with tempfile.TemporaryDirectory() as tmp:
-        oof = out_of_fold(docs, units, Path(tmp))
+        oof, oof_triples = out_of_fold(docs, units, Path(tmp), embedder)
         suspicious_at = choose_threshold(oof, FPR_SUSPICIOUS)
         injection_at = max(choose_threshold(oof, FPR_INJECTION), suspicious_at)
-        model = fit(units)
-    oof_pos = [s for d, s in oof if d.label == 1]
-    calibration = {
-        "seed": SEED,
-        "method": "out-of-fold macro FPR over benign sources on the fit part",
-        "targets": {"suspicious_at": FPR_SUSPICIOUS, "injection_at": FPR_INJECTION},
-        "oof_fpr": {
-            "suspicious_at": round(macro_fpr(oof, suspicious_at), 4),
-            "injection_at": round(macro_fpr(oof, injection_at), 4),
-        },
-        "oof_deepset_tpr": {
-            "suspicious_at": round(sum(s >= suspicious_at for s in oof_pos) / len(oof_pos), 4),
-            "injection_at": round(sum(s >= injection_at for s in oof_pos) / len(oof_pos), 4),
-        },
-    }
+        model = fit(fit_units)
     content = {
-        "version": 1,
+        "version": 2,
         "window_words": WINDOW_WORDS,
         **model,
         "thresholds": {"suspicious_at": suspicious_at, "injection_at": injection_at},
-        "calibration": calibration,
+        "calibration": _calibration(oof, suspicious_at, injection_at),
     }
+    if embedder is not None:
+        content["embedding"] = _embedding_part(oof_triples, fit_units, embedder)
+        embedder.save()
     text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-    print(f"units: {len(units)}; vocabulary kept: {len(model['weights'])}; bias {model['bias']}")
+    print(f"units: {len(fit_units)}; vocabulary: {len(model['weights'])}; bias {model['bias']}")
     print("rule weights:", ", ".join(f"{k}={v}" for k, v in sorted(model["rules"].items())))
     print(f"thresholds: suspicious_at={suspicious_at} injection_at={injection_at}")
-    print(f"calibration (fit part, out of fold): {json.dumps(calibration)}")
+    print(f"calibration (fit part, out of fold): {json.dumps(content['calibration'])}")
+    held = [d for d in docs if d.held_out]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.json"
         path.write_text(text, encoding="utf-8")
         screen = InjectionScreen(model_path=path)
-        print("\nheld-out (unseen groups):")
-        print(format_report(evaluate(screen, [d for d in docs if d.held_out])))
+        print("\nheld-out (unseen texts, attack families and items), at the shipped thresholds:")
+        print(format_report(evaluate(screen, held)))
+        if embedder is not None:
+            from injection_embedding import sample
+
+            with_embedding = InjectionScreen(model_path=path, embedder=embedder)
+            picked = sample(held, "held")
+            print(f"\nthe same with embeddings ({len(picked)} sampled documents):")
+            print(format_report(evaluate(with_embedding, picked)))
+            print("and without, on that sample:")
+            print(format_report(evaluate(screen, picked)))
+            embedder.save()
+    if not args.no_loso:
+        measured = [d for d in docs if d.source != "encoded"]
+        scored, triples = leave_one_source_out(units, measured, embedder)
+        print("\nleave-one-source-out:")
+        print(loso_report(scored))
+        if embedder is not None:
+            from injection_embedding import blended
+
+            blend = content["embedding"]["blend"]
+            print(f"\nleave-one-source-out with embeddings ({len(triples)} sampled documents):")
+            print(loso_report([(d, blended(blend, n, e)) for d, n, e in triples]))
+            print("and without, on that sample:")
+            print(loso_report([(d, 1 / (1 + math.exp(-n))) for d, n, _ in triples]))
     if args.check:
         same = MODEL_PATH.exists() and MODEL_PATH.read_text(encoding="utf-8") == text
         print(f"\n{MODEL_PATH.name} {'matches' if same else 'DIFFERS from'} this run")

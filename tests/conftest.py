@@ -7,13 +7,16 @@ Two parts of the suite live outside the repository, and a run without one says s
   tests (`pg_db_url`) are skipped.
 - The third-party datasets, at BOSUN_DATA_DIR (default ../shared/data; read in
   scripts/third_party.py). Tests marked `dataset` are skipped without them.
+- Optional extras that `dev` installs (spaCy's NER model, the embedding runtime): tests
+  marked `extra("module", ...)` are skipped when one of the modules cannot be imported.
 
-Each missing part is counted in one line at the end of the run. Under CI (CI=true) both are
-errors instead, so neither half of the suite can silently disappear.
+Each missing part is counted in one line at the end of the run. Under CI (CI=true) they are
+errors instead, so no part of the suite can silently disappear.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import uuid
@@ -65,6 +68,10 @@ class MissingParts:
         reason = None if marker is None else dataset_missing(*marker.args)
         if reason is not None:
             return "datasets", reason
+        marker = item.get_closest_marker("extra")
+        absent = [] if marker is None else [m for m in marker.args if not _importable(m)]
+        if absent:
+            return "extras", f"{', '.join(absent)} not installed (pip install -e '.[dev]')"
         if PG_URL is None and "pg_db_url" in item.fixturenames:
             return "postgresql", PG_REASON
         return None
@@ -96,9 +103,9 @@ class MissingParts:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         lines = [
-            f"datasets: {_tests(n)} {outcome}: {reason}"
+            f"{part}: {_tests(n)} {outcome}: {reason}"
             for (part, outcome, reason), n in sorted(self.outcomes.items())
-            if part == "datasets"
+            if part in ("datasets", "extras")
         ]
         pg_skipped = sum(n for (part, *_), n in self.outcomes.items() if part == "postgresql")
         pg = [f"{_tests(pg_skipped)} skipped"] if pg_skipped else []
@@ -112,6 +119,10 @@ class MissingParts:
             terminalreporter.write_line(line, yellow=not CI, red=CI, bold=True)
 
 
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 def _tests(n: int) -> str:
     return f"{n} test{'' if n == 1 else 's'}"
 
@@ -120,6 +131,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "dataset(*parts): needs the third-party datasets (BOSUN_DATA_DIR), or these parts of them",
+    )
+    config.addinivalue_line(
+        "markers", "extra(*modules): needs these importable modules of an optional extra"
     )
     if CI and not PG_URL:
         raise pytest.UsageError(

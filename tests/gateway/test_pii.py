@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bosun.errors import ConfigError
-from bosun.gateway.pii import DEFAULT_ENTITIES, PLACEHOLDER_NAMES, PiiDetector, PiiSpan
+from bosun.errors import ConfigError, MissingDependency
+from bosun.gateway import ner
+from bosun.gateway.pii import PLACEHOLDER_NAMES, WITH_NER, PiiDetector, PiiSpan
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,6 @@ def test_each_entity_is_found_in_a_sentence(detector: PiiDetector, entity: str, 
         "iban DE88 3704 0044 0532 0130 00",  # wrong check digits
         "iban GB82WEST1234569876543",  # right shape, one digit short: checksum fails
         "ssn 000-12-3456",  # area 000 is never issued
-        "ssn 666-12-3456",
         "ssn 123-45-6789",  # the published sample number
         "address 999.168.1.1",  # not an IPv4 address
         "release 1.2.3.4.5 is out",  # part of a longer dotted number
@@ -86,6 +86,12 @@ def test_each_entity_is_found_in_a_sentence(detector: PiiDetector, entity: str, 
 )
 def test_near_misses_are_not_pii(detector: PiiDetector, text: str) -> None:
     assert found(detector, text) == []
+
+
+def test_an_invalid_ssn_shape_can_still_be_a_phone(detector: PiiDetector) -> None:
+    # Area 666 is never issued, so no SSN; the same nine digits are a valid Spanish mobile
+    # number (6xx xx xx xx), and Spain is among the phone regions.
+    assert found(detector, "ssn 666-12-3456") == [("PHONE_NUMBER", "666-12-3456")]
 
 
 def test_a_bare_dotted_quad_is_an_ip_even_when_it_is_a_version(detector: PiiDetector) -> None:
@@ -134,16 +140,23 @@ def test_min_score_drops_weaker_detections() -> None:
     ]
 
 
-def test_names_and_places_are_refused_without_an_nlp_model() -> None:
-    assert "PERSON" not in PiiDetector.SUPPORTED
-    with pytest.raises(ConfigError, match="PERSON"):
-        PiiDetector(entities=["EMAIL_ADDRESS", "PERSON"])
+def test_unknown_types_and_bad_scores_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="SHOE_SIZE"):
+        PiiDetector(entities=["EMAIL_ADDRESS", "SHOE_SIZE"])
     with pytest.raises(ConfigError, match="min_score"):
         PiiDetector(min_score=1.5)
 
 
+def test_names_without_the_ner_extra_say_which_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ner, "installed", lambda: False)
+    assert "PERSON" in PiiDetector.SUPPORTED
+    with pytest.raises(MissingDependency, match=r"bosun\[ner\]"):
+        PiiDetector(entities=["EMAIL_ADDRESS", "PERSON"])
+    PiiDetector()  # the pattern layer needs no model
+
+
 def test_every_supported_entity_has_a_short_placeholder_name() -> None:
-    assert set(DEFAULT_ENTITIES) <= set(PLACEHOLDER_NAMES)
+    assert set(WITH_NER) <= set(PLACEHOLDER_NAMES)
     assert PLACEHOLDER_NAMES["EMAIL_ADDRESS"] == "EMAIL"
     assert PLACEHOLDER_NAMES["CREDIT_CARD"] == "CARD"
 

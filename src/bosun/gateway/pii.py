@@ -20,9 +20,13 @@ each for a measured reason:
 * **Overlaps are resolved across types** (higher score, then longer span), because a placeholder
   replaces one span: Presidio's own de-duplication only merges spans of the same type.
 
-Without an NLP model Presidio cannot score context words ("SSN:", "phone") or find names and
-places; spaCy's models are not on PyPI, so PERSON and LOCATION are not supported: a detector asked
-for them raises `ConfigError`. `PiiDetector.SUPPORTED` lists what is.
+bosun's own pattern recognizers (`pii_patterns`) add cards of every length that pass Luhn,
+phone numbers after a phone word, and street addresses. This pattern layer is always on.
+
+Names, places and organisations (`NER_ENTITIES`) need spaCy's ``en_core_web_sm`` (the ``ner``
+extra, `bosun.gateway.ner`): a detector asked for them loads it with the recognizers, and one
+built without the extra installed raises `MissingDependency`. `PiiDetector.SUPPORTED` lists
+every type.
 
 Presidio's import takes ~0.6 s (it imports spaCy), so it is imported on first use, or when
 `PiiDetector.load` is called at start-up, never when ``bosun`` is imported.
@@ -38,12 +42,21 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
-from bosun.errors import ConfigError
+from bosun.errors import ConfigError, MissingDependency
+from bosun.gateway import ner, pii_patterns
 
 if TYPE_CHECKING:
     from presidio_analyzer import EntityRecognizer, RecognizerResult
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
-__all__ = ["DEFAULT_ENTITIES", "PLACEHOLDER_NAMES", "PiiDetector", "PiiSpan"]
+__all__ = [
+    "DEFAULT_ENTITIES",
+    "NER_ENTITIES",
+    "PLACEHOLDER_NAMES",
+    "WITH_NER",
+    "PiiDetector",
+    "PiiSpan",
+]
 
 DEFAULT_ENTITIES: Final[tuple[str, ...]] = (
     "EMAIL_ADDRESS",
@@ -53,8 +66,15 @@ DEFAULT_ENTITIES: Final[tuple[str, ...]] = (
     "US_SSN",
     "IP_ADDRESS",
     "SECRET",
+    "STREET_ADDRESS",
 )
 """Every entity type this module can detect without an NLP model, in Presidio's names."""
+
+NER_ENTITIES: Final[tuple[str, ...]] = ner.NER_ENTITIES
+"""Names, places and organisations: the ``ner`` extra's spaCy model finds them."""
+
+WITH_NER: Final[tuple[str, ...]] = DEFAULT_ENTITIES + NER_ENTITIES
+"""Every type, the NER layer's included."""
 
 PLACEHOLDER_NAMES: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -67,12 +87,26 @@ PLACEHOLDER_NAMES: Final[Mapping[str, str]] = MappingProxyType(
         "SECRET": "SECRET",
         "PERSON": "PERSON",
         "LOCATION": "LOCATION",
+        "ORGANIZATION": "ORG",
+        "STREET_ADDRESS": "ADDRESS",
     }
 )
 """The short name in a placeholder for each entity type: ``EMAIL_ADDRESS`` → ``<EMAIL_1>``."""
 
-DEFAULT_PHONE_REGIONS: Final[tuple[str, ...]] = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
-"""Presidio's default regions: a number without a ``+country`` prefix must be valid in one."""
+DEFAULT_PHONE_REGIONS: Final[tuple[str, ...]] = (
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "ES",
+    "IN",
+    "IL",
+    "CA",
+    "BR",
+)
+"""A number without a ``+country`` prefix must be valid in one of these (Presidio's defaults
+plus Spain). Each region is one more pass of `phonenumbers` over every candidate window, the
+detector's largest cost; a number written with its ``+country`` prefix is found in any."""
 
 # What can start a secret. Scores: a vendor prefix with the right length is near-certain; a
 # ``password=`` assignment or a bearer token is likely; both beat a phone or an SSN pattern
@@ -141,9 +175,8 @@ class PiiSpan:
 class PiiDetector:
     """Finds PII in text with Presidio's recognizers. Thread-safe; build one per process."""
 
-    SUPPORTED: Final[frozenset[str]] = frozenset(DEFAULT_ENTITIES)
-    """The entity types a detector can be asked for. PERSON and LOCATION need an NLP model,
-    which cannot be installed from PyPI, and are not among them."""
+    SUPPORTED: Final[frozenset[str]] = frozenset(WITH_NER)
+    """The entity types a detector can be asked for; `NER_ENTITIES` need the ``ner`` extra."""
 
     def __init__(
         self,
@@ -155,8 +188,13 @@ class PiiDetector:
         unknown = sorted(set(entities) - self.SUPPORTED)
         if unknown:
             raise ConfigError(
-                f"PII entity types {unknown} are not supported: no NLP model is installed "
-                f"for names and places. Supported: {sorted(self.SUPPORTED)}"
+                f"PII entity types {unknown} are not supported. Supported: {sorted(self.SUPPORTED)}"
+            )
+        wanted_ner = sorted(set(entities) & set(NER_ENTITIES))
+        if wanted_ner and not ner.installed():
+            raise MissingDependency(
+                f"PII entity types {wanted_ner} need spaCy's en_core_web_sm: "
+                "pip install 'bosun[ner]'"
             )
         if not 0.0 <= min_score <= 1.0:
             raise ConfigError(f"min_score must be between 0 and 1, got {min_score}")
@@ -168,6 +206,7 @@ class PiiDetector:
         """Regions in which a number without a country prefix is tried."""
         self._lock = threading.Lock()
         self._recognizers: list[EntityRecognizer] | None = None
+        self._ner: tuple[SpacyNlpEngine, EntityRecognizer] | None = None
 
     def load(self) -> None:
         """Import Presidio and build the recognizers now rather than on the first `detect`."""
@@ -180,7 +219,8 @@ class PiiDetector:
         candidates: list[PiiSpan] = []
         for recognizer in self._loaded():
             entity = recognizer.supported_entities[0]
-            candidates_of_entity = _candidates(entity, text)
+            name: str = getattr(recognizer, "name", "")  # Presidio leaves it untyped
+            candidates_of_entity = _candidates(name, text)
             if candidates_of_entity is None:
                 found = [(r.start, r.end, r.score) for r in _analyze(recognizer, text)]
             else:
@@ -191,12 +231,19 @@ class PiiDetector:
                 for start, end, score in found
                 if score >= self.min_score and start < end
             )
+        if self._ner is not None:
+            candidates.extend(
+                span for span in _named(*self._ner, text) if span.score >= self.min_score
+            )
         candidates = [s for s in candidates if s.entity != "IP_ADDRESS" or _is_lone_ip(text, s)]
         return _without_overlaps(candidates)
 
     def _loaded(self) -> list[EntityRecognizer]:
         with self._lock:
             if self._recognizers is None:
+                wanted_ner = self.entities & set(NER_ENTITIES)
+                if wanted_ner:
+                    self._ner = ner.build(set(wanted_ner))
                 self._recognizers = _build_recognizers(self.entities, self.phone_regions)
             return self._recognizers
 
@@ -237,13 +284,41 @@ def _windowed(
     return sorted(spans)
 
 
-def _candidates(entity: str, text: str) -> Iterator[tuple[int, int]] | None:
-    """Where `entity` can be in `text`, or None to search all of it."""
-    if entity == "PHONE_NUMBER":
+_NER_PIECE: Final = 20_000
+"""spaCy reads a long text in pieces of about this many characters, cut at whitespace (its
+own limit is 1,000,000 characters, and memory grows with the piece)."""
+
+
+def _named(engine: SpacyNlpEngine, recognizer: EntityRecognizer, text: str) -> list[PiiSpan]:
+    """Names, places and organisations found by Presidio's spaCy recognizer."""
+    out: list[PiiSpan] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + _NER_PIECE)
+        if end < len(text):
+            cut = text.rfind(" ", start + _NER_PIECE // 2, end)
+            end = cut if cut > 0 else end
+        piece = text[start:end]
+        artifacts = engine.process_text(piece, "en")
+        for r in recognizer.analyze(piece, recognizer.supported_entities, artifacts):
+            if r.start < r.end:
+                s, e = start + r.start, start + r.end
+                out.append(PiiSpan(r.entity_type, s, e, r.score, text[s:e]))
+        start = end
+    return out
+
+
+def _candidates(recognizer: str, text: str) -> Iterator[tuple[int, int]] | None:
+    """Where `recognizer` can find anything in `text`, or None to search all of it."""
+    if recognizer == _PHONE_NAME:
         return (m.span() for m in _PHONE_CANDIDATE.finditer(text))
-    if entity == "EMAIL_ADDRESS":
+    if recognizer == _EMAIL_NAME:
         return (m.span() for m in _AT.finditer(text))
     return None
+
+
+_PHONE_NAME: Final = "PresidioPhoneRecognizer"
+_EMAIL_NAME: Final = "PresidioEmailRecognizer"
 
 
 def _without_overlaps(spans: list[PiiSpan]) -> list[PiiSpan]:
@@ -292,13 +367,14 @@ def _build_recognizers(
         # ignoring case itself.
         global_regex_flags=re.DOTALL | re.MULTILINE,
     )
-    available: dict[str, EntityRecognizer] = {
-        "EMAIL_ADDRESS": OfflineEmailRecognizer(),
-        "PHONE_NUMBER": PhoneRecognizer(supported_regions=tuple(phone_regions)),
-        "CREDIT_CARD": CreditCardRecognizer(),
-        "IBAN_CODE": IbanRecognizer(),
-        "US_SSN": UsSsnRecognizer(),
-        "IP_ADDRESS": IpRecognizer(),
-        "SECRET": secrets,
-    }
-    return [recognizer for entity, recognizer in available.items() if entity in entities]
+    available: list[EntityRecognizer] = [
+        OfflineEmailRecognizer(name=_EMAIL_NAME),
+        PhoneRecognizer(supported_regions=tuple(phone_regions), name=_PHONE_NAME),
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        UsSsnRecognizer(),
+        IpRecognizer(),
+        secrets,
+        *pii_patterns.build(),
+    ]
+    return [r for r in available if r.supported_entities[0] in entities]

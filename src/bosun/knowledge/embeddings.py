@@ -103,7 +103,7 @@ def default_tokenizer() -> Any:
 class MiniLmEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions) as int8 ONNX on the CPU. Loads on first use."""
 
-    name = "all-MiniLM-L6-v2-int8:8199be6f"
+    name = "all-MiniLM-L6-v2:int8:8199be6f"
     """The model and the first hex digits of its file's hash."""
     dimensions = 384
     """Length of each vector."""

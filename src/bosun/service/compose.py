@@ -128,19 +128,24 @@ def build_runtime(
     privacy = screen = None
     cfg = settings.service
     if cfg.mask_pii:
-        from bosun.gateway.pii import PiiDetector
+        from bosun.gateway.pii import DEFAULT_ENTITIES, WITH_NER, PiiDetector
         from bosun.gateway.vault import PiiVault, VaultCipher, load_or_create_key
 
         key_b64 = None if cfg.vault_key is None else cfg.vault_key.get_secret_value()
         key = load_or_create_key(settings.home / "vault.key", key_b64=key_b64)
-        detector = PiiDetector()
+        detector = PiiDetector(entities=WITH_NER if cfg.pii_names else DEFAULT_ENTITIES)
         if warm:
             detector.load()
         privacy = PiiVault(detector, VaultCipher(key))
     if cfg.screen_injections:
         from bosun.gateway.injection import InjectionScreen
 
-        screen = InjectionScreen()
+        if cfg.screen_embeddings:
+            from bosun.gateway.injection.embedding import MiniLmEmbedder
+
+            screen = InjectionScreen(embedder=MiniLmEmbedder())
+        else:
+            screen = InjectionScreen()
     spend = None
     if settings.cost.any:
         from bosun.observe.alerts import AlertWebhook

@@ -20,8 +20,13 @@ _TAG_CHARS = re.compile("[\U000e0000-\U000e007f]+")
 _SPACES = re.compile(r"[^\S\n]+")
 _ODD_SPACES = ("  ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\u2028")
 _NEWLINES = re.compile(r" ?\n[\s]*")
-_SPLIT = re.compile(r"(?<=[.!?])\s+|\n|\|")
-_TOKEN = re.compile(r"\w+")
+# Chinese, Japanese and Hindi full stops end a sentence with no space after them.
+_SPLIT = re.compile(r"(?<=[.!?])\s+|\n|\||[。！？।]")
+# Indic scripts and Thai write vowels as combining marks, which `\w` does not match: without
+# them a Hindi word would fall apart into consonant clusters.
+_TOKEN = re.compile(r"[\w\u0900-\u0dff\u0e00-\u0e7f]+")
+_ASCII_TOKEN = re.compile(r"\w+")  # the same tokens for ASCII text, at half the cost
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]{2,}")
 
 
 def normalize(text: str) -> tuple[str, list[str], list[str]]:
@@ -53,17 +58,18 @@ def normalize(text: str) -> tuple[str, list[str], list[str]]:
 def segments(norm: str) -> list[tuple[int, int, list[str]]]:
     """Cut normalised text into (start, end, tokens); long segments into pieces."""
     out: list[tuple[int, int, list[str]]] = []
+    token = _ASCII_TOKEN if norm.isascii() else _TOKEN
     start = 0
     bounds = [m.start() for m in _SPLIT.finditer(norm)]
     bounds.append(len(norm))
     for end in bounds:
         if end > start:
-            tokens = _TOKEN.findall(norm, start, end)
+            tokens = token.findall(norm, start, end)
             if len(tokens) <= _MAX_SEGMENT_WORDS:
                 if tokens:
                     out.append((start, end, tokens))
             else:
-                found = list(_TOKEN.finditer(norm, start, end))
+                found = list(token.finditer(norm, start, end))
                 for i in range(0, len(found), _PIECE_WORDS):
                     piece = found[i : i + _PIECE_WORDS]
                     stop = found[i + _PIECE_WORDS].start() if i + _PIECE_WORDS < len(found) else end
@@ -73,8 +79,13 @@ def segments(norm: str) -> list[tuple[int, int, list[str]]]:
 
 
 def token_features(tokens: list[str]) -> list[str]:
-    """Unigrams, bigrams (``"a b"``) and five-letter prefixes of long words (``"anwei*"``)."""
+    """Unigrams, bigrams (``"a b"``) and five-letter prefixes of long words (``"anwei*"``);
+    for Chinese, Japanese and Korean, which write no spaces, character bigrams (``"指令"``)."""
     feats = list(tokens)
     feats.extend([t[:5] + "*" for t in tokens if len(t) > 6])
     feats.extend([a + " " + b for a, b in zip(tokens, tokens[1:], strict=False)])
+    if not all(map(str.isascii, tokens)):
+        for t in tokens:
+            for run in _CJK.findall(t):
+                feats.extend([run[i : i + 2] for i in range(len(run) - 1)])
     return feats

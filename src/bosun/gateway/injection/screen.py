@@ -3,9 +3,6 @@ and the verdict; `Screening` is what it returns."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import json
 import math
 import re
@@ -15,7 +12,9 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
-from bosun.errors import UserError
+from bosun.errors import ConfigError, UserError
+from bosun.gateway.injection.decoding import MAX_BLOBS, decoded_views
+from bosun.gateway.injection.embedding import Embedder, EmbeddingHead, chunks
 from bosun.gateway.injection.features import normalize, segments, token_features
 from bosun.gateway.injection.rules import RULES, rule_hits
 
@@ -31,8 +30,6 @@ MIN_NORM = 16
 """Windows with fewer features are scaled as if they had this many: three words are weak
 evidence either way."""
 
-# Decoding every long token of a huge input would let one request buy a lot of CPU.
-_MAX_BLOBS = 16
 _HIDDEN_BOOST = 1.5
 _ENCODED_BOOST = 1.0
 _TAG_CHARS_LOGIT = 3.0
@@ -60,10 +57,6 @@ _HIDDEN_HTML = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _TAG = re.compile(r"<[^>]{0,200}>")
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
-_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){16,}")
-_ROT13_CUES = ("ignore", "instruction", "disregard", "forget", "prompt", "you are now", "jailbreak")
-_STRONG = tuple(r for r in RULES if r.name in {"override", "jailbreak", "prompt_leak", "persona"})
 
 
 @dataclass(frozen=True)
@@ -73,19 +66,38 @@ class _Model:
     rules: dict[str, float]
     suspicious_at: float
     injection_at: float
+    head: EmbeddingHead | None
+    """The embedding layer's head, with its own thresholds (a blended score is another scale)."""
+    head_suspicious_at: float
+    head_injection_at: float
+
+
+def _load(path: Path) -> _Model:
+    """The model in `path`, parsed once per version of the file."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise UserError(f"cannot read the injection model {path}: {exc}") from exc
+    return _parse(path, stat.st_mtime_ns, stat.st_size)
 
 
 @lru_cache(maxsize=4)
-def _load(path: Path) -> _Model:
+def _parse(path: Path, mtime_ns: int, size: int) -> _Model:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         learned: dict[str, float] = data["rules"]
+        embedding: dict[str, Any] | None = data.get("embedding")
+        head = None if embedding is None else EmbeddingHead.from_json(embedding)
+        with_head = (embedding or {}).get("thresholds", data["thresholds"])
         return _Model(
             bias=float(data["bias"]),
             weights={k: float(v) for k, v in data["weights"].items()},
             rules={r.name: max(float(learned.get(r.name, 0.0)), r.prior) for r in RULES},
             suspicious_at=float(data["thresholds"]["suspicious_at"]),
             injection_at=float(data["thresholds"]["injection_at"]),
+            head=head,
+            head_suspicious_at=float(with_head["suspicious_at"]),
+            head_injection_at=float(with_head["injection_at"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"cannot read the injection model {path}: {exc}") from exc
@@ -107,12 +119,28 @@ class InjectionScreen:
         suspicious_at: float | None = None,
         injection_at: float | None = None,
         model_path: Path | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
-        """Thresholds default to the calibrated ones shipped with the model."""
-        self._model = _load(model_path or MODEL_PATH)
-        self.suspicious_at = self._model.suspicious_at if suspicious_at is None else suspicious_at
+        """Thresholds default to the calibrated ones shipped with the model (those calibrated
+        for the blended score when an `embedder` is given)."""
+        self._model = model = _load(model_path or MODEL_PATH)
+        self.embedder = embedder
+        """Turns on the embedding layer (`bosun.gateway.injection.embedding`); None: off."""
+        if embedder is not None:
+            if model.head is None:
+                raise ConfigError(
+                    f"the injection model {model_path or MODEL_PATH} has no embedding head; "
+                    "refit it with scripts/train_injection.py --embed"
+                )
+            model.head.check(embedder)
+        default_susp, default_inj = (
+            (model.head_suspicious_at, model.head_injection_at)
+            if embedder is not None
+            else (model.suspicious_at, model.injection_at)
+        )
+        self.suspicious_at = default_susp if suspicious_at is None else suspicious_at
         """A score at or above this is ``suspicious``: flag it, tighten taint."""
-        self.injection_at = self._model.injection_at if injection_at is None else injection_at
+        self.injection_at = default_inj if injection_at is None else injection_at
         """A score at or above this is ``injection``: block or escalate."""
         if not 0.0 < self.suspicious_at <= self.injection_at <= 1.0:
             raise UserError(
@@ -120,8 +148,11 @@ class InjectionScreen:
                 f"suspicious_at={self.suspicious_at}, injection_at={self.injection_at}"
             )
 
-    def screen(self, text: str) -> Screening:
-        """Score one text: an input, an email body, a retrieved document, a tool result."""
+    def screen(self, text: str | bytes) -> Screening:
+        """Score one text: an input, an email body, a retrieved document, a tool result.
+        Bytes are read as UTF-8, invalid sequences replaced."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
         norm, signals, smuggled = normalize(text)
         best = self._score(norm)
         logit = best.logit
@@ -132,9 +163,15 @@ class InjectionScreen:
         hidden = self._hidden(text, signals)
         encoded = self._encoded(text, norm, signals)
         logit = max(logit, hidden, encoded)
-        score = 1.0 / (1.0 + math.exp(-logit))
+        from_words = logit == best.logit
+        if self.embedder is not None and self._model.head is not None:
+            semantic = self.embedding_logit(norm)
+            if semantic > 0.0 and semantic > logit:
+                signals.append("meaning close to known injections (embedding)")
+            logit = self._model.head.join(logit, semantic)
+        score = 1.0 / (1.0 + math.exp(-min(max(logit, -50.0), 50.0)))
         reasons = [f"{_REASONS[name]}: '{_clip(snippet)}'" for name, snippet in best.hits]
-        if not best.hits and score >= self.suspicious_at and logit == best.logit:
+        if not best.hits and score >= self.suspicious_at and from_words:
             reasons.append(f"phrasing like known injections: '{_clip(best.snippet)}'")
         verdict: Verdict = "clean"
         if score >= self.injection_at:
@@ -142,6 +179,15 @@ class InjectionScreen:
         elif score >= self.suspicious_at:
             verdict = "suspicious"
         return Screening(score=score, verdict=verdict, signals=tuple(_dedupe(reasons + signals)))
+
+    def embedding_logit(self, norm: str) -> float:
+        """The embedding head's logit for the most suspicious chunk of normalised text."""
+        head, embedder = self._model.head, self.embedder
+        assert head is not None and embedder is not None
+        pieces = chunks(segments(norm), norm)
+        if not pieces:
+            return head.bias
+        return float(head.logits(embedder.embed(pieces)).max())
 
     def _score(self, norm: str) -> _Best:
         """The best window's logit, over every run of segments up to `WINDOW_WORDS` words."""
@@ -157,21 +203,30 @@ class InjectionScreen:
             sums.append(sum(map(get, feats, repeat(0.0))))
             counts.append(len(feats))
         hits = rule_hits(norm, segs)
-        best = (-math.inf, 0, 0)
-        for i in range(len(segs)):
-            total, n, words = 0.0, 0, 0
-            seen: dict[str, float] = {}
-            for j in range(i, len(segs)):
-                words += len(segs[j][2])
+        lengths = [len(tokens) for _, _, tokens in segs]
+        weight = model.rules
+        bias, sqrt, count = model.bias, math.sqrt, len(segs)
+        best_logit, best_i, best_j = -math.inf, 0, 0
+        # The hot loop of the screen (every window of every text): rule weights are added as
+        # rules first appear in the window, and windows without rules skip that bookkeeping.
+        for i in range(count):
+            total, n, words, ruled = 0.0, 0, 0, 0.0
+            seen: set[str] = set()
+            for j in range(i, count):
+                words += lengths[j]
                 if words > WINDOW_WORDS and j > i:
                     break
                 total += sums[j]
                 n += counts[j]
-                for name, _ in hits[j]:
-                    seen[name] = model.rules[name]
-                logit = model.bias + total / math.sqrt(max(n, MIN_NORM)) + sum(seen.values())
-                if logit > best[0]:
-                    best = (logit, i, j)
+                if hits[j]:
+                    for name, _ in hits[j]:
+                        if name not in seen:
+                            seen.add(name)
+                            ruled += weight[name]
+                logit = bias + total / sqrt(n if n > MIN_NORM else MIN_NORM) + ruled
+                if logit > best_logit:
+                    best_logit, best_i, best_j = logit, i, j
+        best = (best_logit, best_i, best_j)
         logit, i, j = best
         window_hits = tuple(h for k in range(i, j + 1) for h in hits[k])
         return _Best(logit, norm[segs[i][0] : segs[j][1]], window_hits)
@@ -182,31 +237,13 @@ class InjectionScreen:
         if not found:
             return -math.inf
         signals.append("hidden text: HTML hidden by style or comment")
-        content = _TAG.sub(" ", " \n".join(found[:_MAX_BLOBS]))
+        content = _TAG.sub(" ", " \n".join(found[:MAX_BLOBS]))
         return self._score(normalize(content)[0]).logit + _HIDDEN_BOOST
 
     def _encoded(self, text: str, norm: str, signals: list[str]) -> float:
-        """Score base64, hex and rot13 payloads that decode to text; -inf when there is none."""
-        decoded: list[tuple[str, str]] = []
-        # Regex-scanning all of a long text for blobs costs more than splitting it on spaces.
-        for word in [w for w in text.split() if len(w) >= 24][: 4 * _MAX_BLOBS]:
-            m = _HEX.search(word)
-            plain = _printable(binascii.unhexlify(m.group(0))) if m else None
-            if plain:
-                decoded.append(("hex", plain))
-            elif (m := _BASE64.search(word)) and (plain := _b64_text(m.group(0))):
-                decoded.append(("base64", plain))
-            if len(decoded) >= _MAX_BLOBS:
-                break
-        rot = codecs.encode(norm, "rot13")
-        if (
-            any(cue in rot for cue in _ROT13_CUES)
-            and any(r.pattern.search(rot) for r in _STRONG)
-            and not any(r.pattern.search(norm) for r in _STRONG)
-        ):
-            decoded.append(("rot13", rot))
+        """Score what encoded payloads decode to, boosted; -inf when there is none."""
         best = -math.inf
-        for kind, plain in decoded:
+        for kind, plain in decoded_views(text, norm):
             logit = self._score(normalize(plain)[0]).logit
             prob = 1.0 / (1.0 + math.exp(-logit))
             what = "instructions" if prob >= self.suspicious_at else "text"
@@ -216,28 +253,6 @@ class InjectionScreen:
 
 
 _REASONS = {r.name: r.reason for r in RULES}
-
-
-def _b64_text(blob: str) -> str | None:
-    try:
-        raw = base64.b64decode(
-            blob + "=" * (-len(blob) % 4), altchars=b"-_" if "-" in blob else None
-        )
-    except (binascii.Error, ValueError):
-        return None
-    return _printable(raw)
-
-
-def _printable(raw: bytes) -> str | None:
-    """Decoded bytes as text if they read like words, else None (hashes, ids, binary)."""
-    try:
-        plain = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    letters = sum(c.isalpha() or c == " " for c in plain)
-    if plain.count(" ") < 2 or letters < 0.8 * len(plain):
-        return None
-    return plain
 
 
 def _clip(snippet: str, limit: int = 60) -> str:
