@@ -89,7 +89,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             process.stdout.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while sync_playwright is open its event loop counts as running in
+# the main thread, and every pytest-asyncio test after it fails ("Runner.run() cannot be
+# called from a running event loop"). Each module starts Chromium once (~1 s).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     if chromium is None:
