@@ -32,11 +32,14 @@ free_port() {
     2>/dev/null || echo $((40000 + RANDOM % 20000))
 }
 
-# Serves on $port with its state in $dir/temporal.db; waits until the frontend answers.
+# Serves on $port with its state in $dir/temporal.db; waits until the frontend answers. Like
+# the test PostgreSQL (fsync=off), a throwaway server does not sync to disk: a killed server
+# keeps what it wrote (the OS has it), which is the outage the tests make.
 serve() {
   local bin=$1 dir=$2 port=$3
   "$bin" server start-dev --headless --ip 127.0.0.1 --port "$port" \
-    --db-filename "$dir/temporal.db" --log-level error >>"$dir/server.log" 2>&1 &
+    --db-filename "$dir/temporal.db" --sqlite-pragma journal_mode=wal \
+    --sqlite-pragma synchronous=off --log-level error >>"$dir/server.log" 2>&1 &
   echo $! >"$dir/pid"
   for _ in $(seq 1 150); do
     if "$bin" operator cluster health --address "127.0.0.1:$port" >/dev/null 2>&1; then
