@@ -118,6 +118,17 @@ def approvals_policy(request: ModelRequest) -> ScriptItem:
 approvals = Agent(name="approvals", tools=[refund, lookup], model=ScriptedModel(approvals_policy))
 
 
+def asker_policy(request: ModelRequest) -> ScriptItem:
+    answers = [m.content for m in request.messages if m.role == "tool"]
+    if answers:
+        return reply(f"noted: {answers[-1]}")
+    return call("ask_human", {"question": "Which order do you mean?"})
+
+
+asker = Agent(name="asker", model=ScriptedModel(asker_policy), ask_human=True)
+"""Asks a person, then answers with what the hand-back said."""
+
+
 # --- shapes: the same runs through either engine ------------------------------------------------
 
 SHAPES = ("plain", "tools", "flaky-tool", "flaky-model", "budget")

@@ -1,6 +1,6 @@
 """The Temporal engine against a real Temporal dev server: runs come out as they do on the
-built-in queue, a person's decision reaches a parked run as a signal, and a parked run holds
-no worker slot."""
+built-in queue, a person's decision or answer reaches a parked run as a signal, a parked run
+holds no worker slot, and a cancel stops the step in flight."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import temporal_agents as agents
-from temporal_harness import engine_settings, serving, wait_for
+from temporal_harness import engine_settings, eventually, serving, wait_for
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
+from bosun.data.queue import RunQueue
 from bosun.data.store import Store
 from bosun.gateway.people import People
 from bosun.observe.tracing import trace_of
@@ -89,25 +91,35 @@ async def _history(engine: Any, run_id: str) -> list[Any]:
     return list(history.events)
 
 
-async def test_an_approval_reaches_the_parked_run_as_a_signal(
+async def test_an_approval_and_a_hand_back_reach_parked_runs_as_signals(
     db_url: str, temporal_address: str
 ) -> None:
     settings = engine_settings(db_url, temporal_address)
     store = Store.open(db_url)
     try:
-        async with Runtime(store=store, settings=settings, agents=[agents.approvals]) as rt:
+        async with Runtime(
+            store=store, settings=settings, agents=[agents.approvals, agents.asker]
+        ) as rt:
             run_id = await rt.start(agents.approvals, "refund order 7")
+            asked = await rt.start(agents.asker, "refund my order")
             async with serving(rt, settings) as engine:
                 await wait_for(store, [run_id], {"waiting_approval"})
+                await wait_for(store, [asked], {"waiting_human"})
                 handle = engine.client.get_workflow_handle(run_id)
                 assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
                 [held] = (await rt.result(run_id)).waiting_for
-                # The API's path: the decision is journaled and the run queued; the
-                # dispatcher wakes the workflow.
-                await People(rt).decide(run_id, held.id, approved=True, by="alice")
-                await wait_for(store, [run_id])
+                # The API's path: the decision (or the answer) is journaled and the run
+                # queued; the dispatcher wakes the workflow.
+                people = People(rt)
+                await people.decide(run_id, held.id, approved=True, by="alice")
+                await people.hand_back(asked, "order A7", by="erin")
+                await wait_for(store, [run_id, asked])
                 assert await handle.result() == "completed"
+                assert await engine.client.get_workflow_handle(asked).result() == "completed"
                 done = await _history(engine, run_id)
+        answer = json.loads(store.get_run(asked).output.removeprefix("noted: "))
+        assert answer == {"ok": True, "data": {"answer": "order A7", "answered_by": "erin"}}
+        assert "hand_back" in _view(store, asked)["audit"]
         view = _view(store, run_id)
         assert view["output"] == "refund handled"
         assert view["tools"] == [("refund", (True, "refunded 40", None, 1))]
@@ -167,5 +179,27 @@ async def test_a_parked_run_holds_no_worker_slot(
                 [held] = (await rt.result(parked)).waiting_for
                 await People(rt).decide(parked, held.id, approved=True, by="bob")
                 assert (await wait_for(store, [parked]))[parked] == "completed"
+    finally:
+        store.close()
+
+
+async def test_a_cancel_reaches_the_step_in_flight(
+    db_url: str, temporal_address: str, effects_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEMPORAL_TEST_DELAY", "1.0")  # each effect takes a second
+    settings = engine_settings(db_url, temporal_address)
+    store = Store.open(db_url)
+    try:
+        async with Runtime(store=store, settings=settings, agents=[agents.effects]) as rt:
+            run_id = await rt.start(agents.effects, "job")
+            async with serving(rt, settings) as engine:
+                await eventually(lambda: bool(agents.executions()), "the first effect")
+                # The API's path for a run leased elsewhere: ask, and its step's next
+                # heartbeat cancels it through bosun's driver.
+                assert RunQueue(store).request_cancel(run_id, "carol")
+                assert (await wait_for(store, [run_id]))[run_id] == "cancelled"
+                assert await engine.client.get_workflow_handle(run_id).result() == "cancelled"
+        assert len(agents.executions()) == 1  # nothing ran after the cancel
+        assert store.get_run(run_id).error == "cancelled by carol"
     finally:
         store.close()
