@@ -203,3 +203,28 @@ async def test_a_cancel_reaches_the_step_in_flight(
         assert store.get_run(run_id).error == "cancelled by carol"
     finally:
         store.close()
+
+
+async def test_a_parked_run_cancelled_through_the_api_closes_its_workflow(
+    db_url: str, temporal_address: str
+) -> None:
+    settings = engine_settings(db_url, temporal_address, sweep_s=0.2)
+    store = Store.open(db_url)
+    try:
+        async with Runtime(store=store, settings=settings, agents=[agents.approvals]) as rt:
+            run_id = await rt.start(agents.approvals, "refund order 9")
+            async with serving(rt, settings) as engine:
+                await wait_for(store, [run_id], {"waiting_approval"})
+                # The API's path (Gateway.cancel) for a run nobody leases: ask, then cancel
+                # it under a lease of its own. Nothing queues the run afterwards.
+                queue = RunQueue(store)
+                assert not queue.request_cancel(run_id, "carol")
+                assert queue.claim_run(run_id, "api:carol", lease_s=5)
+                await rt.cancel(run_id, by="carol")
+                queue.release("api:carol", run_id)
+                # Without the dispatcher's wake the workflow would wait for its hourly look.
+                handle = engine.client.get_workflow_handle(run_id)
+                assert await asyncio.wait_for(handle.result(), 30) == "cancelled"
+        assert store.get_run(run_id).status == "cancelled"
+    finally:
+        store.close()

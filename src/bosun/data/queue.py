@@ -249,6 +249,23 @@ class RunQueue:
             ).all()
         return {status: int(n) for status, n in rows}
 
+    def cancelled_since(self, since: float, *, limit: int = 500) -> list[tuple[str, float]]:
+        """Runs cancelled on request whose last change is at or after `since`, oldest first,
+        with that time: for an engine whose parked runs wait outside the store (Temporal) to
+        tell their waits that they are over."""
+        query = (
+            sa.select(runs.c.id, runs.c.updated_at)
+            .where(
+                runs.c.status == "cancelled",
+                runs.c.cancel_requested_by.is_not(None),
+                runs.c.updated_at >= since,
+            )
+            .order_by(runs.c.updated_at)
+            .limit(limit)
+        )
+        with self.store.engine.connect() as conn:
+            return [(row.id, row.updated_at) for row in conn.execute(query)]
+
     def parked_since(self, status: str, before: float, *, limit: int = 100) -> list[str]:
         """Runs in a parked `status` whose last change is older than `before` (for timeouts),
         oldest first."""

@@ -6,6 +6,7 @@ signal-with-start workflow id = run id: start it, or wake it        WAKE
   ok     -> let go of the lease; the run is Temporal's ("running", no lease)
   failed -> let go and queue the run again: the next pass tries again (Temporal down)
 sweep: deadlines, webhooks, background jobs                          as the queue's Worker
+       runs cancelled while parked -> WAKE (their workflows close)
 ```
 
 Why a dispatcher rather than API processes starting workflows: the API, the gateway, the
@@ -66,6 +67,8 @@ class Dispatcher(Worker):
         self.dispatched = 0
         """Wakes sent (a run is woken once per submission, decision or hand-back)."""
         self._down = False
+        # Cancels before this process started are left to the workflows' own rechecks.
+        self._cancels_seen = self._clock()
 
     async def claim(self) -> list[Claim]:
         """Claim queued runs and start or wake their workflows."""
@@ -85,6 +88,21 @@ class Dispatcher(Worker):
             if len(claims) == _BATCH and all(sent):
                 self.notify()  # more may be waiting
         return claims
+
+    async def sweep(self) -> None:
+        """The queue worker's sweep, then: wake the workflows of runs cancelled while they
+        waited for a person (the API cancels such a run in the store; nothing queues it)."""
+        await super().sweep()
+        cancelled = await self._queue(self.queue.cancelled_since, self._cancels_seen)
+        for run_id, _ in cancelled:
+            # A workflow already closed (the run was cancelled mid-step) refuses the
+            # signal: nothing to do.
+            with contextlib.suppress(Exception):
+                await self.client.get_workflow_handle(run_id).signal(WAKE)
+        if cancelled:
+            # Strictly after the last one seen: a cancel written in the same instant as it
+            # but read later is rare, and the workflow's own recheck covers it.
+            self._cancels_seen = max(t for _, t in cancelled) + 1e-6
 
     def plan(self, run_id: str) -> RunPlan:
         """The workflow input for a run, from this worker's settings."""
