@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DISPATCHER", "RunSteps"]
 
+_PARKED = frozenset(s.value for s in RunStatus if s.parked)
+
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
@@ -128,7 +130,25 @@ class RunSteps:
         finally:
             with contextlib.suppress(Exception):  # an unreleased lease expires on its own
                 await asyncio.shield(self._queue(self.queue.release, owner, run_id, requeue=False))
+        if outcome.next is None and outcome.status in _PARKED:
+            outcome = await self._cancel_if_asked(run_id, owner, outcome)
         return await self._stopped(run_id, outcome) if outcome.next is None else outcome
+
+    async def _cancel_if_asked(self, run_id: str, owner: str, parked: StepOut) -> StepOut:
+        """A cancel asked for while this step held the run, too late for its heartbeat (the
+        run parked meanwhile): the API left it to this step, so cancel it now. Asked after
+        the release, the API cancels it itself (whoever takes the lease first does it)."""
+        claim = await self._queue(self.queue.take, run_id, owner, lease_s=self.settings.lease_s)
+        if claim is None:  # the API holds it (and cancels it: the dispatcher wakes the workflow)
+            return parked
+        try:
+            if not claim.cancel_requested_by:
+                return parked
+            result = await self.runtime.cancel(run_id, by=claim.cancel_requested_by)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._queue(self.queue.release, owner, run_id, requeue=False))
+        return StepOut(result.status.value, None, -1)
 
     async def _drive(self, run_id: str, owner: str, seq: int | None) -> StepOut:
         stopped: list[str] = []
