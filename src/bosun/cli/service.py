@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bosun.cli.options import DbOption
@@ -146,8 +147,9 @@ def worker(
     engine: Annotated[
         Engine,
         typer.Option(
+            # \\[ : Rich would take "[temporal]" for markup and print nothing of it.
             help="queue: bosun's own queue (leases in the store); temporal: each run a "
-            "Temporal workflow (pip install 'bosun[temporal]')."
+            "Temporal workflow (pip install 'bosun\\[temporal]')."
         ),
     ] = Engine.queue,
     temporal_address: Annotated[
@@ -202,15 +204,18 @@ def _temporal_worker(settings: Settings, agents: list[str] | None) -> None:
     try:
         from bosun.service.temporal import TemporalEngine, connect
     except ImportError as exc:
-        raise typer.BadParameter(
-            f"--engine temporal needs the temporal extra ({exc}): pip install 'bosun[temporal]'"
-        ) from exc
+        console.print(
+            f"[red]error:[/red] --engine temporal needs the temporal extra "
+            f"({escape(str(exc))}): pip install 'bosun\\[temporal]'",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from exc
 
     async def go() -> int:
         try:  # before anything else: an unreachable Temporal is the likeliest mistake
             client = await connect(settings.temporal)
-        except BosunError as exc:
-            console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        except BosunError as exc:  # escaped: an IPv6 address is "[::1]:7233"
+            console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
             return 1
         system = _system(settings, agents)
         engine = TemporalEngine(system.runtime, client, settings=settings, worker=system.worker)
