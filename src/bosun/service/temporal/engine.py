@@ -32,6 +32,8 @@ from bosun.service.worker import Worker, worker_id
 __all__ = ["TemporalEngine", "connect"]
 
 _CONNECT_TIMEOUT_S = 10.0
+_STICKY_S = 10.0
+"""Temporal's default wait for a workflow's task on the worker that has it cached."""
 
 
 async def connect(settings: TemporalSettings, *, timeout_s: float = _CONNECT_TIMEOUT_S) -> Client:
@@ -102,6 +104,11 @@ class TemporalEngine:
             workflow_runner=UnsandboxedWorkflowRunner(),
             graceful_shutdown_timeout=timedelta(seconds=service.shutdown_grace_s),
             identity=self.owner,
+            # A killed worker's workflows wait this long on its private (sticky) queue before
+            # any worker may take their next task: no longer than a lease, as on the queue.
+            sticky_queue_schedule_to_start_timeout=timedelta(
+                seconds=min(service.lease_s, _STICKY_S)
+            ),
         )
 
     async def serve(self, stop: asyncio.Event) -> None:
