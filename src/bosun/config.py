@@ -31,6 +31,7 @@ __all__ = [
     "PromptGate",
     "ServiceSettings",
     "Settings",
+    "TemporalSettings",
     "WebhookSubscription",
     "load_settings",
     "normalise_database_url",
@@ -247,6 +248,27 @@ class MemorySettings(BaseModel):
     """Word-set (Jaccard) similarity at which two memories of one scope are merged."""
 
 
+class TemporalSettings(BaseModel):
+    """The Temporal engine, for ``bosun worker --engine temporal`` (``[temporal]``,
+    ``BOSUN_TEMPORAL__*``). Leases, heartbeats and attempts come from `ServiceSettings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str = "127.0.0.1:7233"
+    """The Temporal frontend, ``HOST:PORT``."""
+    namespace: str = "default"
+    """The Temporal namespace bosun's workflows live in."""
+    task_queue: str = "bosun"
+    """The task queue of bosun's workflows and activities. Every worker on one task queue
+    must serve the same agents."""
+    step_timeout_s: float = Field(default=3600.0, gt=0)
+    """The longest one step (a model call, one response's tool calls) may run before Temporal
+    gives it to another worker; a backstop behind bosun's own model and tool timeouts."""
+    recheck_parked_s: float = Field(default=3600.0, gt=0)
+    """How often a workflow whose run waits for a person looks at the run without being
+    woken: it notices a run cancelled or closed while it waited."""
+
+
 class Settings(BaseSettings):
     """bosun's configuration. Construct with `load_settings()` to get readable errors."""
 
@@ -275,6 +297,8 @@ class Settings(BaseSettings):
     """Pruning of long-term memory."""
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     """The knowledge base's embedder and chunking."""
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    """The Temporal engine (``bosun worker --engine temporal``)."""
     otlp_endpoint: str | None = None
     """Export each run's trace over OTLP/HTTP here (e.g. ``http://collector:4318/v1/traces``)
     when workers stop driving it; None exports nothing."""

@@ -8,15 +8,17 @@ import logging
 import os
 import signal
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bosun.cli.options import DbOption
-from bosun.config import ServiceSettings, Settings, load_settings
+from bosun.config import ServiceSettings, Settings, TemporalSettings, load_settings
 from bosun.data.store import Store
 from bosun.errors import BosunError
 from bosun.gateway.auth import ApiKeys, Principal, Roles
@@ -128,6 +130,13 @@ def _print_login(system: System, prompts: Path, url: str) -> None:
     print(key.key, flush=True)
 
 
+class Engine(StrEnum):
+    """What drives the runs a worker takes."""
+
+    queue = "queue"
+    temporal = "temporal"
+
+
 def worker(
     agent: AgentOption = None,
     db: DbOption = None,
@@ -135,14 +144,36 @@ def worker(
         int | None,
         typer.Option(help="Runs driven at once.", show_default=_setting("concurrency")),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            # \\[ : Rich would take "[temporal]" for markup and print nothing of it.
+            help="queue: bosun's own queue (leases in the store); temporal: each run a "
+            "Temporal workflow (pip install 'bosun\\[temporal]')."
+        ),
+    ] = Engine.queue,
+    temporal_address: Annotated[
+        str | None,
+        typer.Option(
+            help="The Temporal frontend, HOST:PORT (with --engine temporal).",
+            show_default=f"temporal.address = {TemporalSettings().address}",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: claim queued runs and drive them until SIGTERM (then finish or hand
-    back what is in flight)."""
+    back what is in flight). With --engine temporal the runs are Temporal workflows."""
     settings = _settings(db)
     if concurrency is not None:
         settings = settings.model_copy(
             update={"service": settings.service.model_copy(update={"concurrency": concurrency})}
         )
+    if temporal_address is not None:
+        settings = settings.model_copy(
+            update={"temporal": settings.temporal.model_copy(update={"address": temporal_address})}
+        )
+    if engine is Engine.temporal:
+        _temporal_worker(settings, agent)
+        return
     system = _system(settings, agent)
     if system.store.dialect == "sqlite":
         console.print(
@@ -167,6 +198,47 @@ async def _work(w: Worker, system: System) -> None:
         await w.serve(stop)
     finally:
         await system.aclose()
+
+
+def _temporal_worker(settings: Settings, agents: list[str] | None) -> None:
+    try:
+        from bosun.service.temporal import TemporalEngine, connect
+    except ImportError as exc:
+        console.print(
+            f"[red]error:[/red] --engine temporal needs the temporal extra "
+            f"({escape(str(exc))}): pip install 'bosun\\[temporal]'",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from exc
+
+    async def go() -> int:
+        try:  # before anything else: an unreachable Temporal is the likeliest mistake
+            client = await connect(settings.temporal)
+        except BosunError as exc:  # escaped: an IPv6 address is "[::1]:7233"
+            console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+            return 1
+        system = _system(settings, agents)
+        engine = TemporalEngine(system.runtime, client, settings=settings, worker=system.worker)
+        console.print(
+            f"worker {engine.owner} ({system.store.dialect}; Temporal at "
+            f"{settings.temporal.address}, task queue {settings.temporal.task_queue}; agents: "
+            f"{', '.join(system.runtime.agents)})",
+            soft_wrap=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await engine.serve(stop)
+        finally:
+            await system.aclose()
+        console.print(f"worker {engine.owner} stopped after {engine.stopped} runs")
+        return 0
+
+    code = asyncio.run(go())
+    if code:
+        raise typer.Exit(code)
 
 
 @keys_app.command("create")

@@ -75,12 +75,15 @@ class RunQueue:
         lease_s: float,
         agents: Collection[str] | None = None,
         agent_limits: Mapping[str, int] | None = None,
+        running: bool = False,
     ) -> list[Claim]:
         """Lease up to `limit` claimable runs to `owner`, oldest first.
 
         `agents` restricts the claim to agents this worker can drive; `agent_limits` caps the
         runs of an agent leased across all workers at once (claims then serialise on a lock,
-        so two workers cannot both take the last slot).
+        so two workers cannot both take the last slot). ``running=True`` also marks the runs
+        ``running``, for a claimer that hands them on (the Temporal dispatcher): should it die
+        before letting go, they are claimable again once the lease expires.
         """
         if limit <= 0 or (agents is not None and not agents):
             return []
@@ -104,6 +107,7 @@ class RunQueue:
                     lease_owner=owner,
                     lease_expires_at=now + lease_s,
                     attempts=runs.c.attempts + 1,
+                    **({"status": "running"} if running else {}),
                 )
                 .returning(runs.c.id, runs.c.agent, runs.c.attempts, runs.c.cancel_requested_by)
             ).all()
@@ -156,20 +160,33 @@ class RunQueue:
                 break  # nothing more is claimable
         return chosen
 
-    def claim_run(self, run_id: str, owner: str, *, lease_s: float) -> bool:
+    def claim_run(
+        self, run_id: str, owner: str, *, lease_s: float, take_over: str | None = None
+    ) -> bool:
         """Lease one run whatever its status, if no live lease is on it (an API process
         writing to a parked or queued run, say a cancel, takes the lease for that write)."""
+        return self.take(run_id, owner, lease_s=lease_s, take_over=take_over) is not None
+
+    def take(
+        self, run_id: str, owner: str, *, lease_s: float, take_over: str | None = None
+    ) -> Claim | None:
+        """`claim_run`, answering the claim (with any cancel requested) or None. A live lease
+        held by `take_over` counts as free: the Temporal dispatcher holds a run only until
+        the step its workflow schedules takes it."""
         now = self._clock()
+        free = [runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now]
+        if take_over is not None:
+            free.append(runs.c.lease_owner == take_over)
         with self.store.transaction() as conn:
-            result = conn.execute(
+            row = conn.execute(
                 runs.update()
-                .where(
-                    runs.c.id == run_id,
-                    sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now),
-                )
+                .where(runs.c.id == run_id, sa.or_(*free))
                 .values(lease_owner=owner, lease_expires_at=now + lease_s)
-            )
-        return bool(result.rowcount)
+                .returning(runs.c.id, runs.c.agent, runs.c.attempts, runs.c.cancel_requested_by)
+            ).first()
+        return (
+            None if row is None else Claim(row.id, row.agent, row.attempts, row.cancel_requested_by)
+        )
 
     def heartbeat(self, owner: str, run_ids: Collection[str], *, lease_s: float) -> Heartbeat:
         """Renew `owner`'s leases on `run_ids`; report the lost ones and cancel requests."""
@@ -187,15 +204,16 @@ class RunQueue:
             cancels={r.id: r.cancel_requested_by for r in kept if r.cancel_requested_by},
         )
 
-    def release(self, owner: str, run_id: str) -> bool:
+    def release(self, owner: str, run_id: str, *, requeue: bool = True) -> bool:
         """Drop `owner`'s lease on a run; an interrupted (still ``running``) run is queued
-        again so another worker picks it up at once."""
-        requeue = sa.case((runs.c.status == "running", "queued"), else_=runs.c.status)
+        again so another worker picks it up at once. ``requeue=False`` leaves the status as
+        it is: a run that Temporal drives stays ``running`` between its steps."""
+        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+        if requeue:
+            values["status"] = sa.case((runs.c.status == "running", "queued"), else_=runs.c.status)
         with self.store.transaction() as conn:
             result = conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id, runs.c.lease_owner == owner)
-                .values(lease_owner=None, lease_expires_at=None, status=requeue)
+                runs.update().where(runs.c.id == run_id, runs.c.lease_owner == owner).values(values)
             )
         return bool(result.rowcount)
 
@@ -230,6 +248,23 @@ class RunQueue:
                 sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)
             ).all()
         return {status: int(n) for status, n in rows}
+
+    def cancelled_since(self, since: float, *, limit: int = 500) -> list[tuple[str, float]]:
+        """Runs cancelled on request whose last change is at or after `since`, oldest first,
+        with that time: for an engine whose parked runs wait outside the store (Temporal) to
+        tell their waits that they are over."""
+        query = (
+            sa.select(runs.c.id, runs.c.updated_at)
+            .where(
+                runs.c.status == "cancelled",
+                runs.c.cancel_requested_by.is_not(None),
+                runs.c.updated_at >= since,
+            )
+            .order_by(runs.c.updated_at)
+            .limit(limit)
+        )
+        with self.store.engine.connect() as conn:
+            return [(row.id, row.updated_at) for row in conn.execute(query)]
 
     def parked_since(self, status: str, before: float, *, limit: int = 100) -> list[str]:
         """Runs in a parked `status` whose last change is older than `before` (for timeouts),

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import PydanticSerializationError
 
@@ -50,9 +50,28 @@ if TYPE_CHECKING:
     from bosun.runtime.planner import Planner
     from bosun.runtime.threads import ThreadContexts
 
-__all__ = ["RunDriver"]
+__all__ = ["RunDriver", "Step", "next_step"]
 
 logger = logging.getLogger("bosun.runtime")
+
+Step = Literal["finish", "thread", "plan", "tools", "model"]
+"""A step of the loop: finish with the answer, build a thread's context, plan, run one
+response's tool calls, or call the model (budgets checked first)."""
+
+
+def next_step(state: RunState, agent: Agent) -> Step | None:
+    """The step the loop takes next for `state`; None once it finished or waits for a person."""
+    if state.status.terminal or state.status.parked:
+        return None
+    if state.answer is not None:
+        return "finish"
+    if state.thread is not None and not state.thread_ready:
+        return "thread"
+    if agent.planner is not None and state.plan is None:
+        return "plan"
+    if state.pending:
+        return "tools"
+    return "model"
 
 
 class RunDriver(ToolCalls):
@@ -106,24 +125,35 @@ class RunDriver(ToolCalls):
 
     async def drive(self) -> RunState:
         """Run the loop; returns the state it stopped in."""
+        return await self._loop(until_stopped=True)
+
+    async def advance(self) -> RunState:
+        """Take one step of the loop and make it durable before returning: for an engine that
+        schedules each step itself and may hand the next to another process (Temporal).
+
+        A step is what `next_step` names: one model call, one response's tool calls, or the
+        bookkeeping between them. A final answer is finished in the step that received it,
+        so the answer and ``run_finished`` still share one commit.
+        """
+        state = await self._loop(until_stopped=False)
+        if self._deferred:  # the next step may run elsewhere: nothing may wait in memory
+            await self._flush()
+        return state
+
+    def next_step(self) -> Step | None:
+        """What the loop does next; None once the run finished or waits for a person."""
+        return next_step(self.state, self.agent)
+
+    async def _loop(self, *, until_stopped: bool) -> RunState:
         state = self.state
         if state.status.terminal or state.status is RunStatus.WAITING_APPROVAL:
             return state
         self._run_update["status"] = RunStatus.RUNNING.value
         try:
-            while not state.status.terminal and not state.status.parked:
-                if state.answer is not None:
-                    await self._finish(RunStatus.COMPLETED, output=state.answer)
-                elif state.thread is not None and not state.thread_ready:
-                    await self._start_thread()
-                elif self.agent.planner is not None and state.plan is None:
-                    await self._make_plan(self.agent.planner)
-                elif state.pending:
-                    await self._run_tools()
-                elif reason := await self._over_budget():
-                    await self._escalate(reason)
-                else:
-                    await self._call_model()
+            while (step := next_step(state, self.agent)) is not None:
+                await self._take(step)
+                if not until_stopped and state.answer is None:
+                    break
         except asyncio.CancelledError:
             if self.cancelled_by is not None:
                 await asyncio.shield(
@@ -143,6 +173,22 @@ class RunDriver(ToolCalls):
         except Exception as exc:
             await self._fail_unexpectedly(exc)
         return state
+
+    async def _take(self, step: Step) -> None:
+        state = self.state
+        if step == "finish":
+            await self._finish(RunStatus.COMPLETED, output=state.answer)
+        elif step == "thread":
+            await self._start_thread()
+        elif step == "plan":
+            assert self.agent.planner is not None
+            await self._make_plan(self.agent.planner)
+        elif step == "tools":
+            await self._run_tools()
+        elif reason := await self._over_budget():
+            await self._escalate(reason)
+        else:
+            await self._call_model()
 
     async def _fail_unexpectedly(self, exc: Exception) -> None:
         # Last resort: a bug or content nothing anticipated must not leave the run "running"

@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bosun.data.store import RunRow, StepRow, WriteOp
 from bosun.models.base import ToolCall, Usage
 from bosun.runtime.state import Handoff, RunState, RunStatus
 
-__all__ = ["JournalObserver", "RunResult", "RunSnapshot"]
+if TYPE_CHECKING:
+    from bosun.runtime.driver import Step
+
+__all__ = ["JournalObserver", "RunResult", "RunSnapshot", "StepResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,18 @@ class RunResult:
             waiting_for=tuple(c for c in state.pending if c.id in state.awaiting_approval),
             tainted=bool(state.taint),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """How a run stands after one step (`Runtime.step`)."""
+
+    result: RunResult
+    """The run after the step."""
+    next: Step | None
+    """The step that comes next; None when the run finished or waits for a person."""
+    seq: int
+    """The journal position after the step: hand it to the next `Runtime.step`."""
 
 
 @dataclass(frozen=True, slots=True)

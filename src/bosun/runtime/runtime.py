@@ -24,9 +24,9 @@ from bosun.errors import (
 )
 from bosun.runtime.agent import Agent
 from bosun.runtime.budget import SpendGuard
-from bosun.runtime.driver import RunDriver
+from bosun.runtime.driver import RunDriver, next_step
 from bosun.runtime.recording import record
-from bosun.runtime.results import JournalObserver, RunResult, RunSnapshot
+from bosun.runtime.results import JournalObserver, RunResult, RunSnapshot, StepResult
 from bosun.runtime.starting import (
     Input,
     check_same_request,
@@ -48,6 +48,7 @@ __all__ = [
     "RunResult",
     "RunSnapshot",
     "Runtime",
+    "StepResult",
     "new_run_id",
     "request_digest",
 ]
@@ -103,6 +104,7 @@ class Runtime:
         self._fresh: dict[str, RunState] = {}
         self._active: dict[str, asyncio.Task[RunState]] = {}
         self._drivers: dict[str, RunDriver] = {}
+        self._steppers: dict[str, RunDriver] = {}
         self._thread_contexts: ThreadContexts | None = None
         for agent in agents:
             self.register(agent)
@@ -311,17 +313,72 @@ class Runtime:
         """
         return await self._drive(run_id)
 
+    async def step(self, run_id: str, *, seq: int | None = None) -> StepResult:
+        """Drive a run one step (`RunDriver.advance`: a model call, one response's tool calls,
+        or the bookkeeping between them), durable when it returns: for an engine that
+        schedules every step itself and may send the next one to another process (Temporal).
+
+        `seq` is the journal position the previous step returned. When this process took that
+        step and nothing was appended since, it continues from memory; otherwise (None, or
+        the journal moved: another process, a person's decision) the journal is read back.
+        """
+        kept = self._steppers.pop(run_id, None)
+        if kept is not None and (seq is None or kept.state.next_seq != seq):
+            kept = None
+        state = await self._drive_state(run_id, None, kept=kept, one_step=True)
+        driver = self._steppers.get(run_id)
+        agent = self._agents[state.agent]
+        return StepResult(
+            result=RunResult.of(state),
+            next=next_step(state, agent) if driver is None else driver.next_step(),
+            seq=state.next_seq,
+        )
+
     async def _drive(self, run_id: str, state: RunState | None = None) -> RunResult:
+        return RunResult.of(await self._drive_state(run_id, state))
+
+    async def _drive_state(
+        self,
+        run_id: str,
+        state: RunState | None,
+        *,
+        kept: RunDriver | None = None,
+        one_step: bool = False,
+    ) -> RunState:
         # One driving task per run in this process, registered before the first await, so
         # two resumes of the same run share it instead of racing to drive it twice.
         task = self._active.get(run_id)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._drive_task(run_id, state))
+            task = asyncio.get_running_loop().create_task(
+                self._drive_task(run_id, state, kept=kept, one_step=one_step)
+            )
             self._active[run_id] = task
             task.add_done_callback(lambda done: self._forget(run_id, done))
-        return RunResult.of(await asyncio.shield(task))
+        return await asyncio.shield(task)
 
-    async def _drive_task(self, run_id: str, state: RunState | None) -> RunState:
+    async def _drive_task(
+        self,
+        run_id: str,
+        state: RunState | None,
+        *,
+        kept: RunDriver | None = None,
+        one_step: bool = False,
+    ) -> RunState:
+        driver = kept or await self._driver(run_id, state)
+        self._drivers[run_id] = driver
+        # Log lines written while the run is driven, by any logger, carry its id (and, with
+        # bosun.observe.logs configured, its trace id).
+        with bound_contextvars(run_id=run_id):
+            if not one_step:
+                return await driver.drive()
+            state = await driver.advance()
+        if driver.next_step() is not None:  # kept for the next step, if it comes back here
+            if len(self._steppers) >= _FRESH_LIMIT:
+                self._steppers.pop(next(iter(self._steppers)))
+            self._steppers[run_id] = driver
+        return state
+
+    async def _driver(self, run_id: str, state: RunState | None) -> RunDriver:
         fresh = self._fresh.pop(run_id, None)
         if state is None:
             state = fresh if fresh is not None else await self._load(run_id)
@@ -330,7 +387,7 @@ class Runtime:
             raise AgentNotFound(
                 f"run {run_id} belongs to agent {state.agent!r}, which this runtime was not given"
             )
-        driver = RunDriver(
+        return RunDriver(
             agent=agent,
             state=state,
             model=agent.resolve_model(self.settings.model),
@@ -342,11 +399,6 @@ class Runtime:
             spend=self.spend,
             threads=self._threads(),
         )
-        self._drivers[run_id] = driver
-        # Log lines written while the run is driven, by any logger, carry its id (and, with
-        # bosun.observe.logs configured, its trace id).
-        with bound_contextvars(run_id=run_id):
-            return await driver.drive()
 
     def _forget(self, run_id: str, task: asyncio.Task[RunState]) -> None:
         if self._active.get(run_id) is task:
