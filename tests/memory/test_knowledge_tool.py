@@ -116,13 +116,22 @@ def agent_for(kb: KnowledgeBase, model: ScriptedModel, *extra: Any) -> Agent:
 
 def test_a_supported_answer_scores_high_and_cites_its_passage() -> None:
     found = assess(
-        "Hello Ana, annual plans can be refunded within 30 days of the invoice date. Best regards",
+        "Hello again Ana Keller,\nAnnual plans can be refunded within 30 days of the invoice "
+        "date.\nBest regards",
         [passage(REFUNDS), passage(SHIPPING, ref="kb:2", relevance=0.1)],
         POLICY,
     )
     assert found.checked == 1 and found.supported == 1  # greeting and sign-off not checked
     assert [p.ref for p in found.cited] == ["kb:1"]
-    assert found.confidence == pytest.approx(0.7 * 1.0 + 0.3 * 0.6)
+    assert found.confidence == 1.0  # all supported, by a passage about the question
+
+
+def test_an_answer_copied_from_an_unrelated_passage_is_not_confident() -> None:
+    # Grounded word for word, but in an article far from the question (relevance 0.15).
+    found = assess(REFUNDS.splitlines()[2], [passage(REFUNDS, relevance=0.15)], POLICY)
+    assert found.grounding == 1.0
+    assert found.confidence == pytest.approx(0.15 / POLICY.relevant)
+    assert found.confidence < POLICY.threshold
 
 
 def test_an_answer_the_passages_do_not_hold_scores_low() -> None:

@@ -5,13 +5,18 @@ answer ──sentences──> content tokens ─┐
 passages ──────────────> content tokens ┴─ overlap >= support -> sentence supported by passage
 grounding  = supported sentences / checked sentences
 retrieval  = best relevance (cosine to the query, 0..1) among the passages cited
-confidence = grounding_weight * grounding + (1 - grounding_weight) * retrieval
+confidence = grounding * min(1, retrieval / relevant)          (relevant: 0.5 by default)
 ```
+
+Full confidence needs every claim found in a passage, and that passage about the question:
+an answer copied from an article on something else (the knowledge base's nearest miss for a
+question it does not cover) is grounded but not confident.
 
 Deliberately simple, so a person can redo it by hand from the handoff package:
 
 * A *sentence* is text between ``.``, ``!``, ``?`` or a line break. Sentences with fewer
-  than `ConfidencePolicy.min_tokens` content tokens (greetings, "Best regards") are not
+  than `ConfidencePolicy.min_tokens` content tokens ("Best regards") and lines ending in a
+  comma or a colon (salutations: "Hello again Emma Wilson,", "Hola Carlos:") are not
   checked: they claim nothing.
 * A *content token* is a word of three or more letters or digits, case-folded, not a common
   English, Spanish or German function word, a final "s" dropped, cut to its first six
@@ -82,11 +87,13 @@ class ConfidencePolicy:
     """Share of a sentence's content tokens a passage must contain to support it."""
     min_tokens: int = 3
     """Sentences with fewer content tokens are not checked."""
-    grounding_weight: float = 0.7
-    """Weight of grounding against retrieval relevance in the confidence."""
+    relevant: float = 0.5
+    """Relevance (cosine to the query) from which a cited passage counts as fully about the
+    question; below it the confidence shrinks in proportion (MiniLM scores a passage that
+    answers a question about 0.5 to 0.8, one on a neighbouring topic 0.1 to 0.3)."""
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "support", "grounding_weight"):
+        for name in ("threshold", "support", "relevant"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"ConfidencePolicy.{name} must be between 0 and 1")
         if self.min_tokens < 1:
@@ -191,7 +198,7 @@ def assess(answer: str, passages: Sequence[Passage], policy: ConfidencePolicy) -
     unsupported: list[str] = []
     for sentence in _SENTENCE.split(_REF.sub(" ", answer)):
         words = content_tokens(sentence)
-        if len(words) < policy.min_tokens:
+        if len(words) < policy.min_tokens or sentence.rstrip().endswith((",", ":")):
             continue
         checked += 1
         backing = [
@@ -207,9 +214,9 @@ def assess(answer: str, passages: Sequence[Passage], policy: ConfidencePolicy) -
     chosen = sorted((p for p in unique if p.ref in cited), key=lambda p: -p.relevance)
     grounding = supported / checked if checked else 0.0
     retrieval = chosen[0].relevance if chosen else 0.0
-    weight = policy.grounding_weight
+    on_topic = min(1.0, retrieval / policy.relevant) if policy.relevant else 1.0
     return Assessment(
-        confidence=weight * grounding + (1 - weight) * retrieval,
+        confidence=grounding * on_topic,
         grounding=grounding,
         retrieval=retrieval,
         checked=checked,
