@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bosun.data.store import Store
+from bosun.gateway.gateway import GatewayResult
 from bosun.gateway.injection import InjectionScreen
 from bosun.knowledge import KnowledgeBase
 from bosun.knowledge.embeddings import MiniLmEmbedder
@@ -19,6 +20,7 @@ from bosun.knowledge.grounding import ConfidencePolicy, Passage, assess, content
 from bosun.memory.knowledge import KnowledgeTool
 from bosun.observe.tracing import trace_of
 from bosun.runtime import Agent, RunState, RunStatus, Runtime
+from bosun.service.schemas import RunOut
 from bosun.testing import ScriptedModel, call, reply
 from bosun.tools import tool
 from bosun.trust import Trust
@@ -174,6 +176,7 @@ async def test_search_knowledge_is_read_only_labelled_and_cited(
     async with Runtime(store=store) as rt:
         result = await rt.run(agent_for(kb, model), "How long do I have to get a refund?")
         state = await rt.state(result.run_id)
+        snapshot = await rt.snapshot(result.run_id)
     assert result.status is RunStatus.COMPLETED, result.handoff
     data = dict(state.retrieved)["search_knowledge"]
     first = data["passages"][0]
@@ -193,6 +196,11 @@ async def test_search_knowledge_is_read_only_labelled_and_cited(
         len(checks) == 1
         and json.loads(checks[0].payload)["corpus_version"] == data["corpus_version"]
     )
+    # ... and so does the API's view of the run
+    seen = GatewayResult(run=result, output=result.output, row=snapshot.row, steps=snapshot.steps)
+    api = RunOut.build(snapshot.row, snapshot.steps, seen).model_dump(mode="json")
+    assert api["confidence"] == result.confidence and api["citations"][0]["ref"] == first["ref"]
+    assert api["corpus_version"] == kb.corpus_version()
     trace = trace_of(store, result.run_id)
     assert trace.root.attributes["bosun.kb.corpus_version"] == kb.corpus_version()
     spans = {s.name: s for s in trace.spans}
