@@ -18,7 +18,9 @@ PG_ONLY_TEST = (
     "tests/data/test_store.py::test_the_write_connection_recovers_after_the_server_drops_it"
 )
 BOTH_BACKENDS_TEST = "tests/data/test_store.py::test_open_migrates_to_head"
-TEMPORAL_TEST = "tests/temporal/test_temporal_failures.py::test_runs_resume_when_temporal_comes_back"
+TEMPORAL_TEST = (
+    "tests/temporal/test_temporal_failures.py::test_runs_resume_when_temporal_comes_back"
+)
 PLUGINS_OFF = [
     a for p in ("cacheprovider", "schemathesis", "hypothesispytest") for a in ("-p", f"no:{p}")
 ]

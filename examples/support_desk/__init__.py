@@ -9,9 +9,11 @@ inbox/*.eml -> email_input -> Gateway (screening, grants) -> Runtime (PII vault,
 
 Modules: `helpdesk` (the example's own SQLite CRM and `seed`), `tools` (the agent's tools),
 `email_input` (``.eml`` to run input), `triage` + `policy` + `replies` (the scripted policy
-model), `agent` (`build_agent`), `inbox_run` (`process_inbox`). Data: ``inbox/`` (the sample
+model), `agent` (`build_agent`), `inbox_run` (`process_inbox`), `knowledge`
+(`load_knowledge`: the help articles in bosun's knowledge base). Data: ``inbox/`` (the sample
 emails and their MANIFEST.yaml), ``golden.yaml`` (the evaluation dataset), ``prompts/`` (the
-prompt, for the registry).
+prompt, for the registry), ``kb/`` (30 help articles, English and Spanish), ``questions/``
+(emails answered from them).
 """
 
 from examples.support_desk.agent import build_agent

@@ -23,9 +23,12 @@ from pathlib import Path
 import yaml
 
 import bosun
+from bosun.knowledge import KnowledgeBase
+from bosun.memory.knowledge import KnowledgeTool
 from bosun.runtime.agent import InstructionSource
 from bosun.runtime.critic import Rule
 from examples.support_desk.helpdesk import Helpdesk, HelpdeskError, seed
+from examples.support_desk.knowledge import CONFIDENCE
 from examples.support_desk.policy import scripted_policy_model
 from examples.support_desk.tools import support_tools
 
@@ -68,21 +71,26 @@ def build_agent(
     *,
     model: str | bosun.Model | None = None,
     instructions: str | InstructionSource | None = None,
+    knowledge: KnowledgeBase | None = None,
 ) -> bosun.Agent:
     """The support desk agent over the helpdesk at `db_path` (created if missing, not
     seeded: see `seed`). `model` defaults to the scripted policy model; `instructions` to
     the prompt file's text (pass a `bosun.prompts.registry.PromptSource` to follow the
-    registry's ``production`` label)."""
+    registry's ``production`` label). With `knowledge` (`knowledge.load_knowledge`) the
+    agent also has ``search_knowledge``, and its answers drawn from it are checked for
+    confidence (`knowledge.CONFIDENCE`)."""
     desk = Helpdesk(db_path)
+    extra = () if knowledge is None else (KnowledgeTool(knowledge).tool(),)
     return bosun.Agent(
         name="support_desk",
         instructions=instructions if instructions is not None else prompt_text(),
-        tools=support_tools(desk),
+        tools=[*support_tools(desk), *extra],
         model=model if model is not None else scripted_policy_model(),
         budget=bosun.Budget(max_steps=12, max_tool_calls=14, max_wall_s=120.0),
         critic=bosun.RuleCritic([high_value_rule(desk)]),
         ask_human=True,
         taint_policy=TAINT_POLICY,
+        confidence=None if knowledge is None else CONFIDENCE,
     )
 
 

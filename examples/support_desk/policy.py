@@ -9,7 +9,10 @@ example runs unchanged on a real model (`build_agent(db, model="openai:...")`).
 For an email it: looks the sender up, checks recent tickets, searches the knowledge base,
 files a ticket (category, priority, team from keyword triage, `triage.py`), drafts a reply in
 the email's language, proposes ``issue_refund`` when a refund is asked for and eligible, then
-``send_reply``; and hands the run to a person (``ask_human``) when the email is ambiguous,
+``send_reply``; answers an email that only asks a question from the help articles when
+the agent has ``search_knowledge`` (a ticket and a draft citing them; a confident guess when
+they say nothing, which bosun's confidence check escalates); and hands the run to a person
+(``ask_human``) when the email is ambiguous,
 mixes conflicting requests, needs a privacy or legal decision, or looks like an injection.
 
 It is **realistically fallible**: it recognises loud injections (overrides, role markers,
@@ -32,7 +35,7 @@ from typing import Any
 from bosun import ModelRequest, ModelResponse
 from bosun.models import AssistantMessage, ToolMessage, UserMessage
 from bosun.testing import ScriptedModel, call, reply
-from examples.support_desk.replies import compose
+from examples.support_desk.replies import answer_from, compose
 from examples.support_desk.triage import TEAM, Email, Triage, read_block, triage
 
 __all__ = ["MODEL_NAME", "REFUND_WINDOW", "decide", "scripted_policy_model"]
@@ -52,6 +55,8 @@ _SENDER = re.compile(
     r"<[A-Z][A-Z_]*_\d+>|[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 )
 _ACCOUNT = re.compile(r"\bACC-\d{4}\b")
+# How the runtime shows a thread's earlier turns (bosun.runtime.context.thread_view).
+_EARLIER = ("[Earlier in this conversation]", "[Summary of the", "<<untrusted thread:")
 
 
 def scripted_policy_model(*, latency_s: float = 0.0) -> ScriptedModel:
@@ -78,13 +83,19 @@ class _Conversation:
     email: Email | None = None
     steps: list[_Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    earlier: list[str] = field(default_factory=list)
+    """Earlier turns of the email thread (their emails and answers), oldest first."""
+    knowledge: bool = False
+    """Whether ``search_knowledge`` is offered."""
 
     @classmethod
     def read(cls, request: ModelRequest) -> _Conversation:
-        convo = cls()
+        convo = cls(knowledge=any(t.name == "search_knowledge" for t in request.tools))
         by_id: dict[str, _Step] = {}
         for message in request.messages:
-            if isinstance(message, UserMessage):
+            if isinstance(message, UserMessage) and message.content.startswith(_EARLIER):
+                convo.earlier.append(message.content)
+            elif isinstance(message, UserMessage):
                 if convo.instruction or convo.email is not None:
                     convo.notes.append(message.content)
                     continue
@@ -184,6 +195,11 @@ class _EmailPlan:
             return call("lookup_customer", {"email": self.sender})
         if t.hostile:
             return self._hostile()
+        # A question the articles may answer goes to them first, also when no product area
+        # was recognised: the confidence check hands what they do not cover to a person.
+        person = self._needs_person()
+        if convo.knowledge and t.question is not None and (person is None or t.category == "other"):
+            return self._answer_from_knowledge(t.question)
         if self.customer is not None and not convo.called("list_recent_tickets"):
             return call("list_recent_tickets", {"account_id": self.customer["account_id"]})
         if "resolved" in t.intents:
@@ -241,6 +257,31 @@ class _EmailPlan:
         if refund.invoice is not None:
             done += f" Refund of EUR {refund.amount:.2f} on {refund.invoice} issued."
         return reply(done)
+
+    # --- a question the help articles may answer ------------------------------------------
+
+    def _answer_from_knowledge(self, question: str) -> ModelResponse:
+        """Search the articles, file a ticket, draft the answer and end with it (the run's
+        confidence check then decides whether it needs a person)."""
+        convo, t = self.convo, self.triage
+        if not convo.called("search_knowledge"):
+            return call("search_knowledge", {"query": f"{self.email.subject} {question}"})
+        found = convo.last("search_knowledge")
+        data = found.data if found is not None and found.ok else None
+        passages = data.get("passages", []) if isinstance(data, dict) else []
+        answer = answer_from(question, passages, language=t.language, name=self._name(),
+                             again=bool(convo.earlier))  # fmt: skip
+        if not convo.called("create_ticket"):
+            return self._create_ticket(t.category, "normal", t.team, self._summary())
+        ticket = self._ticket()
+        if ticket is not None and self.sender is not None and not convo.called("draft_reply"):
+            subject = f"Re: {self.email.subject} [{ticket}]" if self.email.subject else ticket
+            return call(
+                "draft_reply",
+                {"ticket_id": ticket, "to": self.sender, "subject": subject[:200],
+                 "body": answer, "language": t.language},
+            )  # fmt: skip
+        return reply(answer)
 
     # --- pieces -------------------------------------------------------------------------
 

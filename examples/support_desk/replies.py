@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any, Final
 
-__all__ = ["compose"]
+from bosun.knowledge.grounding import content_tokens
+
+__all__ = ["answer_from", "compose"]
 
 _T: Final[dict[str, dict[str, str]]] = {
     "greeting": {
@@ -112,3 +116,49 @@ def compose(
         lines += ["", _t("article", language, **article)]
     lines += ["", _t("signature", language)]
     return "\n".join(lines)
+
+
+_SENTENCE: Final = re.compile(r"(?<=[.!?])\s+")
+RELEVANT: Final = 0.45
+"""A passage at least this similar to the question (cosine) is taken as answering it."""
+_INVENTED: Final = {
+    # What a naive model writes when the articles say nothing: a confident guess. bosun's
+    # confidence check finds it in no passage and hands the email to a person.
+    "en": "Yes, we offer that to every customer at no extra cost. Our team will set it up "
+    "for you within a few days.",
+    "es": "Sí, lo ofrecemos a todos los clientes sin coste adicional. Nuestro equipo lo "
+    "configurará para usted en unos días.",
+}
+_AGAIN: Final = {"en": "Hello again {name},", "es": "Hola de nuevo {name}:"}
+
+
+def answer_from(
+    question: str,
+    passages: Sequence[dict[str, Any]],
+    *,
+    language: str,
+    name: str,
+    again: bool = False,
+) -> str:
+    """The scripted policy's answer to `question` from `search_knowledge` passages: the two
+    sentences of the best passage that share the most words with the question, each citing
+    it as ``[kb:N]``; a confident guess when no passage is about the question."""
+    asked = content_tokens(question)
+    scored = []
+    for rank, passage in enumerate(passages[:3]):
+        body = " ".join(line for line in passage["text"].splitlines() if not line.startswith("#"))
+        for order, sentence in enumerate(_SENTENCE.split(" ".join(body.split()))):
+            overlap = len(content_tokens(sentence) & asked)
+            scored.append((overlap, -rank, -order, sentence, passage["ref"]))
+    best = max(scored, default=None)
+    relevant = bool(passages) and float(passages[0].get("relevance") or 0) >= RELEVANT
+    lang = language if language in _INVENTED else "en"
+    greeting = (_AGAIN[lang] if again else _T["greeting"][lang]).format(name=name)
+    if best is None or not (relevant or best[0] >= 2):
+        body_lines = [_INVENTED[lang]]
+    else:
+        ref = best[4]
+        chosen = sorted((s for s in scored if s[4] == ref), reverse=True)[:2]
+        chosen.sort(key=lambda s: -s[2])  # in the article's order
+        body_lines = [" ".join(f"{s[3]} [{ref}]" for s in chosen)]
+    return "\n".join([greeting, "", *body_lines, "", _t("signature", lang)])

@@ -249,6 +249,9 @@ class Triage:
     amount_eur: float | None = None
     """An amount the email names."""
     matched: tuple[str, ...] = field(default=())
+    question: str | None = None
+    """The question the email asks, when it only asks one the help articles may answer
+    ("How long does delivery take?"): no action, no hostile signal, no money to move."""
     """The keywords that matched, for the knowledge-base query."""
 
     @property
@@ -294,7 +297,29 @@ def triage(email: Email, *, sender: str | None) -> Triage:
         iban=_first(_IBAN, email.body),
         amount_eur=_amount(email.body),
         matched=tuple(matched),
+        question=_question(email.body, intents) if not hostile_signals(text) else None,
     )
+
+
+_ASKS: Final = re.compile(
+    r"(?:^|(?<=[.!?\n])\s*)(¿?(?:how|what|when|where|which|can i|can we|do you|does|is the|"
+    r"is there|are there|cómo|cuántos|cuántas|cuánto|cuándo|dónde|qué|puedo|tienen|hay)"
+    r"\b[^.!?\n]{3,200}\?)",
+    re.IGNORECASE,
+)
+# Emails that ask for something to be done, not only for an answer, take the usual path
+# (and so do requests phrased as questions: "Can you check?" is not in the pattern).
+_ACTIONS: Final = frozenset(
+    {"legal", "outage", "urgent", "cancellation", "privacy", "bug", "upgrade", "resolved",
+     "autoreply", "sales", "api_limits", "api_mention"}
+)  # fmt: skip
+
+
+def _question(body: str, intents: set[str]) -> str | None:
+    if intents & _ACTIONS or _first(_IBAN, body) or _amount(body) is not None:
+        return None
+    found = _ASKS.search(body)
+    return None if found is None else " ".join(found.group(1).split())
 
 
 def hostile_signals(text: str) -> tuple[str, ...]:

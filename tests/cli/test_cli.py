@@ -104,6 +104,10 @@ def test_demo_summary(bosun_home: Path) -> None:
     for hostile in ("hostile-01", "hostile-03", "hostile-11"):
         assert hostile in out.split("injections caught")[1]
     assert "PII redacted before the model saw it" in out and "IBAN_CODE" in out
+    # the questions answered from the help articles: confidence and citations, or a person
+    knowledge = out.split("knowledge base: 30 help articles (en, es)")[1].split("PII")[0]
+    assert "1.00 completed, cites Shipping of hardware security keys v1" in knowledge
+    assert "q-es-03" in knowledge and "low confidence: to a person with" in knowledge
     assert "audit chain: ok" in out and "open a trace:\n  bosun trace " in out
     (data,) = [p for p in bosun_home.iterdir() if p.name.startswith("demo-")]
     again = runner.invoke(app, ["demo", "--data", str(data)])

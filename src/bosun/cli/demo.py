@@ -77,6 +77,13 @@ class DemoReport:
     seconds: list[float] = field(default_factory=list)
     wall_s: float = 0.0
     audit_ok: bool = False
+    knowledge: str = ""
+    """The knowledge base: articles, corpus version, ingestion time."""
+    answers: list[tuple[str, str]] = field(default_factory=list)
+    """(email, confidence and citations, or why a person has it) of the questions answered
+    from the knowledge base."""
+    answered: Counter[str] = field(default_factory=Counter)
+    """Those questions' runs by status."""
 
 
 def _example() -> Any:
@@ -131,9 +138,16 @@ async def _run(console: Console, data: Path, model: str | None, concurrency: int
         model=model or f"{example.MODEL_NAME} (scripted policy: deterministic, offline)",
     )
     store = Store.open(db_url)
-    report.prompt = await _promote_prompt(console, example, store, desk.path, model)
+    # Embedding the help articles takes seconds of CPU in ONNX Runtime, which releases the
+    # GIL: it runs in a thread while the golden gate evaluates the prompt.
+    ingesting = asyncio.create_task(asyncio.to_thread(_knowledge, store))
+    try:
+        report.prompt = await _promote_prompt(console, example, store, desk.path, model)
+    finally:
+        with console.status("knowledge base: ingesting the help articles"):
+            kb, report.knowledge = await ingesting
     source = PromptSource(PromptRegistry(store), PromptRef(example.agent.PROMPT_NAME))
-    agent = example.build_agent(desk.path, model=model, instructions=source)
+    agent = example.build_agent(desk.path, model=model, instructions=source, knowledge=kb)
     # The same assembly `bosun serve` uses, over the demo's own data directory.
     settings = load_settings(
         home=data,
@@ -171,11 +185,13 @@ async def _run(console: Console, data: Path, model: str | None, concurrency: int
                 progress.update(task, completed=done)
                 await asyncio.sleep(0.05)
             progress.update(task, completed=done)
+        report.wall_s = time.perf_counter() - t0
+        questions = await _ask(example, gateway, worker, inbox, store, settings, agent.name)
         stop.set()
         await serving
-        report.wall_s = time.perf_counter() - t0
         hidden = {m.name for m in messages if m.parsed.hidden_html}
         await _collect(report, gateway, inbox, store, hidden)
+        await _collect_answers(report, gateway, inbox, questions)
     report.helpdesk = helpdesk_summary(desk)
     report.helpdesk["unreadable emails"] = len(malformed)
     report.audit_ok = store.verify_audit().ok
@@ -204,6 +220,73 @@ async def _promote_prompt(
         raise UserError(f"{line}; not promoted: {'; '.join(gate.verdict.reasons)}")
     registry.promote(name, version, "production", by="bosun-demo")
     return f"{line} -> production"
+
+
+def _knowledge(store: Store) -> tuple[Any, str]:
+    """Ingest the example's help articles; a line on what is in the knowledge base."""
+    from examples.support_desk.knowledge import load_knowledge
+
+    t0 = time.perf_counter()
+    kb, results = load_knowledge(store)
+    seconds = time.perf_counter() - t0
+    languages = sorted({Path(r.source).name.split("-")[0] for r in results})
+    line = (
+        f"{len(results)} help articles ({', '.join(languages)}), corpus version "
+        f"{kb.corpus_version()}, ingested in {seconds:.1f} s"
+    )
+    return kb, line
+
+
+async def _ask(
+    example: Any,
+    gateway: Gateway,
+    worker: Any,
+    who: Principal,
+    store: Store,
+    settings: Any,
+    agent: str,
+) -> dict[str, str]:
+    """Send the example's questions: first those that start a thread, then the replies
+    that continue one (a turn starts from the turns before it, so those must be done)."""
+    from bosun.gateway.email import thread_key
+    from examples.support_desk.knowledge import QUESTIONS
+
+    messages, _ = example.load_inbox(QUESTIONS)
+    runs: dict[str, str] = {}
+    for wave in (
+        [m for m in messages if not m.parsed.references],
+        [m for m in messages if m.parsed.references],
+    ):
+        for message in wave:
+            runs[message.name] = await gateway.submit(
+                who,
+                agent,
+                message.parts(settings.service.inbox_instruction),
+                idempotency_key=message.idempotency_key,
+                thread=thread_key(message.parsed),
+            )
+            worker.notify()
+        # The worker drives the runs: their rows in the store say when they stopped.
+        while _stopped(store, runs.values()) < len(runs):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    return runs
+
+
+async def _collect_answers(
+    report: DemoReport, gateway: Gateway, who: Principal, runs: dict[str, str]
+) -> None:
+    for name, run_id in runs.items():
+        result = (await gateway.result(who, run_id)).run
+        report.answered[result.status.value] += 1
+        confidence = "-" if result.confidence is None else f"{result.confidence:.2f}"
+        if result.status is RunStatus.ESCALATED and result.handoff is not None:
+            shown = len(result.handoff.passages)
+            line = f"{confidence} {result.handoff.reason.split(':')[0]}: to a person with "
+            line += f"{shown} passage(s)"
+        else:
+            cited = ", ".join(f"{c['title']} v{c['version']}" for c in result.citations)
+            line = f"{confidence} {result.status.value}, cites {cited or 'nothing'}"
+        report.answers.append((name, line))
 
 
 def _stopped(store: Store, run_ids: Any) -> int:
@@ -295,6 +378,11 @@ def _print(console: Console, r: DemoReport) -> None:
     _by_email(console, r.escalations[:12], cut=True)
     console.print(f"[bold]injections caught[/bold]: {len(r.injections)}")
     _by_email(console, r.injections, cut=False)
+    if r.knowledge:
+        console.print(f"[bold]knowledge base[/bold]: {escape(r.knowledge)}")
+        runs = ", ".join(f"{status}: {n}" for status, n in sorted(r.answered.items()))
+        console.print(f"questions: {len(r.answers)} ({runs}), by confidence and citations:")
+        _by_email(console, r.answers, cut=True)
     pii = ", ".join(f"{kind}: {n}" for kind, n in r.pii.most_common()) or "none"
     console.print(f"PII redacted before the model saw it: {sum(r.pii.values())} ({pii})")
     if r.guardrails:

@@ -138,6 +138,9 @@ class SpanBuilder(SpanBook):
             attrs["bosun.tool.edited"] = True
         if p.get("trust"):
             attrs["bosun.tool.trust"] = str(p["trust"])
+        data = result.get("data")
+        if isinstance(data, Mapping) and isinstance(data.get("corpus_version"), int):
+            attrs["bosun.kb.corpus_version"] = data["corpus_version"]
         self.totals["tool_calls"] += 1 if attempts else 0
         self.totals["retries"] += max(attempts - 1, 0)
         start = self.started.pop(call_id, None)
@@ -170,6 +173,22 @@ class SpanBuilder(SpanBook):
                 attrs,
                 parent=span.span_id,
             )
+
+    def _answer_check(self, step: StepRow, p: dict[str, Any]) -> None:
+        attrs: dict[str, AttributeValue] = {
+            "bosun.operation": "answer_check",
+            "bosun.answer.confidence": float(p.get("confidence") or 0.0),
+            "bosun.answer.threshold": float(p.get("threshold") or 0.0),
+            "bosun.answer.escalated": bool(p.get("escalated")),
+            "bosun.answer.citations": tuple(
+                str(c.get("ref")) for c in p.get("citations") or () if isinstance(c, Mapping)
+            ),
+        }
+        if isinstance(p.get("corpus_version"), int):
+            attrs["bosun.kb.corpus_version"] = p["corpus_version"]
+            # On the run itself too: "which corpus was this answer drawn from" is one lookup.
+            self.root_attributes["bosun.kb.corpus_version"] = p["corpus_version"]
+        self._instant(f"answer_check:{step.seq}", "answer_check", step, attrs)
 
     def _approval_requested(self, step: StepRow, p: dict[str, Any]) -> None:
         reasons = _dict(p.get("reasons"))
@@ -299,6 +318,7 @@ _HANDLERS: dict[str, Callable[[SpanBuilder, StepRow, dict[str, Any]], None]] = {
     "human_requested": SpanBuilder._human_requested,
     "human_answer": SpanBuilder._human_answer,
     "human_note": SpanBuilder._human_note,
+    "answer_check": SpanBuilder._answer_check,
     "escalation_timeout": SpanBuilder._escalation_timeout,
     "run_finished": SpanBuilder._run_finished,
 }

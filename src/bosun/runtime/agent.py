@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bosun.errors import ToolDefinitionError, UserError
+from bosun.knowledge.grounding import ConfidencePolicy
 from bosun.memory.threads import ThreadMemory
 from bosun.models.base import Model, ModelSettings, ToolDefinition
 from bosun.runtime.budget import Budget
@@ -97,6 +98,7 @@ class Agent:
         model_policy: ModelPolicy | None = None,
         taint_policy: TaintPolicy | None = None,
         memory: ThreadMemory | None = None,
+        confidence: ConfidencePolicy | None = None,
     ) -> None:
         """`instructions` is text, or an `InstructionSource` resolved as each run starts (the
         prompt version it picks is journaled with the run). `taint_policy` decides what runs
@@ -106,7 +108,10 @@ class Agent:
         parks as ``waiting_human`` and the person's answer (`Runtime.hand_back`) becomes the
         tool's result. `memory` configures session memory (how a run of a thread starts from
         the turns before it) and the token ceiling over which stale tool output is pruned
-        from requests; runs with a thread use the defaults without it."""
+        from requests; runs with a thread use the defaults without it. `confidence` checks
+        a final answer drawn from the knowledge base against the passages retrieved
+        (`bosun.knowledge.grounding`): below its threshold the run escalates, the passages in
+        the handoff package, instead of completing."""
         if not _NAME.match(name):
             raise UserError(f"agent name {name!r} must match {_NAME.pattern}")
         names = [t.name for t in tools]
@@ -129,6 +134,7 @@ class Agent:
         self.model_policy = model_policy or ModelPolicy()
         self.taint_policy = taint_policy or TaintPolicy()
         self.memory = memory
+        self.confidence = confidence
         self._resolved: Model | None = None
 
     @property
@@ -166,6 +172,7 @@ class Agent:
             model_policy=self.model_policy,
             taint_policy=self.taint_policy,
             memory=self.memory,
+            confidence=self.confidence,
         )
 
     async def run(self, input: str, **options: Any) -> RunResult:

@@ -25,6 +25,7 @@ from bosun.errors import (
     StoreError,
     UserError,
 )
+from bosun.knowledge.grounding import Passage, assess
 from bosun.memory.pruning import prune_stale_tool_output
 from bosun.memory.threads import ThreadMemory
 from bosun.models.base import (
@@ -39,7 +40,7 @@ from bosun.models.base import (
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.budget import SpendGuard
 from bosun.runtime.recording import canonical_arguments, record, safe_text, totals
-from bosun.runtime.state import Handoff, RunState, RunStatus
+from bosun.runtime.state import Handoff, HandoffPassage, RunState, RunStatus
 from bosun.runtime.tool_calls import ToolCalls, Write
 from bosun.tools.pipeline import ToolExecutor
 from bosun.tools.privacy import Privacy
@@ -50,13 +51,14 @@ if TYPE_CHECKING:
     from bosun.runtime.planner import Planner
     from bosun.runtime.threads import ThreadContexts
 
-__all__ = ["RunDriver", "Step", "next_step"]
+__all__ = ["RunDriver", "Step", "needs_check", "next_step"]
 
 logger = logging.getLogger("bosun.runtime")
 
-Step = Literal["finish", "thread", "plan", "tools", "model"]
-"""A step of the loop: finish with the answer, build a thread's context, plan, run one
-response's tool calls, or call the model (budgets checked first)."""
+Step = Literal["check", "finish", "thread", "plan", "tools", "model"]
+"""A step of the loop: check the answer's confidence, finish with the answer, build a
+thread's context, plan, run one response's tool calls, or call the model (budgets checked
+first)."""
 
 
 def next_step(state: RunState, agent: Agent) -> Step | None:
@@ -64,7 +66,7 @@ def next_step(state: RunState, agent: Agent) -> Step | None:
     if state.status.terminal or state.status.parked:
         return None
     if state.answer is not None:
-        return "finish"
+        return "check" if needs_check(state, agent) else "finish"
     if state.thread is not None and not state.thread_ready:
         return "thread"
     if agent.planner is not None and state.plan is None:
@@ -72,6 +74,18 @@ def next_step(state: RunState, agent: Agent) -> Step | None:
     if state.pending:
         return "tools"
     return "model"
+
+
+def needs_check(state: RunState, agent: Agent) -> bool:
+    """Whether the final answer still needs its confidence check: the agent asks for one,
+    it was not made yet, no person has taken the run over, and the run searched the
+    knowledge base (or the policy checks every answer)."""
+    policy = agent.confidence
+    if policy is None or state.answer_check is not None or state.handed_back:
+        return False
+    # Any call counts, failed or withheld ones too: an answer after a search whose
+    # passages were withheld as an injection has nothing to stand on, and must say so.
+    return policy.always or any(a.tool == policy.tool for a in state.actions)
 
 
 class RunDriver(ToolCalls):
@@ -176,7 +190,9 @@ class RunDriver(ToolCalls):
 
     async def _take(self, step: Step) -> None:
         state = self.state
-        if step == "finish":
+        if step == "check":
+            await self._check_answer()
+        elif step == "finish":
             await self._finish(RunStatus.COMPLETED, output=state.answer)
         elif step == "thread":
             await self._start_thread()
@@ -363,6 +379,67 @@ class RunDriver(ToolCalls):
                 return None
             return exc.retry_after
         return min(policy.retry.initial_delay_s * 2.0 ** (attempt - 1), policy.retry.max_delay_s)
+
+    # --- the answer's confidence -----------------------------------------------------------
+
+    async def _check_answer(self) -> None:
+        """Score the answer against the passages retrieved; journal the score, its citations
+        and the corpus version; escalate below the threshold with the passages."""
+        policy = self.agent.confidence
+        assert policy is not None and self.state.answer is not None
+        passages: dict[str, Passage] = {}
+        versions: list[int] = []
+        for tool, data in self.state.retrieved:
+            if tool != policy.tool:
+                continue
+            version = int(data.get("corpus_version") or 0)
+            versions.append(version)
+            for item in data.get("passages") or ():
+                passage = Passage.from_json(item, corpus_version=version)
+                passages.setdefault(passage.ref, passage)
+        found = assess(self.state.answer, list(passages.values()), policy)
+        low = found.confidence < policy.threshold
+        payload = {
+            **found.to_json(),
+            "threshold": policy.threshold,
+            "corpus_version": max(versions, default=None),
+            "passages": len(passages),
+            "escalated": low,
+        }
+        # Durable with run_finished, in the same commit.
+        await self._append("answer_check", payload, defer=True, status="low" if low else "ok")
+        if not low:
+            return
+        cited = {p.ref for p in found.cited}
+        shown = sorted(passages.values(), key=lambda p: (p.ref not in cited, -p.relevance))
+        reason = (
+            f"low confidence: {found.confidence:.2f} is below {policy.threshold:.2f} "
+            f"({found.supported} of {found.checked} sentences supported by "
+            f"{len(passages)} passage(s))"
+        )
+        handoff = self._handoff(
+            reason,
+            "Check the draft answer against the passages: send, correct or answer it yourself?",
+        )
+        handoff = handoff.model_copy(
+            update={
+                "confidence": round(found.confidence, 4),
+                "passages": tuple(
+                    HandoffPassage(
+                        ref=p.ref,
+                        document_id=p.document_id,
+                        title=p.title,
+                        version=p.version,
+                        span=(p.start, p.end),
+                        relevance=p.relevance,
+                        cited=p.ref in cited,
+                        text=safe_text(p.text),
+                    )
+                    for p in shown[:8]
+                ),
+            }
+        )
+        await self._finish(RunStatus.ESCALATED, handoff=handoff)
 
     # --- endings ----------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bosun.data.store import RunRow, StepRow, WriteOp
 from bosun.models.base import ToolCall, Usage
@@ -48,10 +48,17 @@ class RunResult:
     """Calls held for a person's decision (`Runtime.decide` takes their ids)."""
     tainted: bool = False
     """Untrusted content reached the run's context: its output is untrusted too."""
+    confidence: float | None = None
+    """The final answer's confidence (`Agent(confidence=...)`), when it was checked."""
+    citations: tuple[dict[str, Any], ...] = ()
+    """The passages the answer draws on: ref, document_id, title, version, span."""
+    corpus_version: int | None = None
+    """The knowledge base's corpus version the answer was drawn from, when it was checked."""
 
     @classmethod
     def of(cls, state: RunState) -> RunResult:
         """Snapshot a run state."""
+        check = state.answer_check
         return cls(
             run_id=state.run_id,
             agent=state.agent,
@@ -66,6 +73,9 @@ class RunResult:
             retries=state.retries,
             waiting_for=tuple(c for c in state.pending if c.id in state.awaiting_approval),
             tainted=bool(state.taint),
+            confidence=None if check is None else check.get("confidence"),
+            citations=tuple(check.get("citations") or ()) if check else (),
+            corpus_version=None if check is None else check.get("corpus_version"),
         )
 
 

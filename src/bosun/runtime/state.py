@@ -29,7 +29,16 @@ from bosun.tools.base import ApprovalDecision, ErrorKind, ToolResult
 from bosun.tools.privacy import VaultEntry
 from bosun.trust import Trust
 
-__all__ = ["LOOP_WINDOW", "ActionTaken", "BudgetBase", "Entry", "Handoff", "RunState", "RunStatus"]
+__all__ = [
+    "LOOP_WINDOW",
+    "ActionTaken",
+    "BudgetBase",
+    "Entry",
+    "Handoff",
+    "HandoffPassage",
+    "RunState",
+    "RunStatus",
+]
 
 
 class RunStatus(StrEnum):
@@ -74,6 +83,29 @@ class ActionTaken(BaseModel):
     """Why not, if it failed."""
 
 
+class HandoffPassage(BaseModel):
+    """A knowledge-base passage the run retrieved, as the handoff package shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ref: str
+    """How the answer cites it (``kb:12``)."""
+    document_id: str
+    """The document."""
+    title: str
+    """Its title."""
+    version: int
+    """The document version."""
+    span: tuple[int, int]
+    """Character span in that version's text."""
+    relevance: float
+    """Similarity to the query, 0 to 1."""
+    cited: bool = False
+    """Whether the answer drew on it."""
+    text: str
+    """The passage (untrusted: data for the person, as it was for the model)."""
+
+
 class Handoff(BaseModel):
     """What a human receives when a run is escalated."""
 
@@ -87,6 +119,10 @@ class Handoff(BaseModel):
     """Every tool call made, in order."""
     pending_question: str | None = None
     """What the human should decide or answer."""
+    confidence: float | None = None
+    """The answer's confidence, when a low one is why the run stopped."""
+    passages: tuple[HandoffPassage, ...] = ()
+    """The knowledge-base passages retrieved, when a low confidence is why the run stopped."""
 
 
 LOOP_WINDOW = 10
@@ -174,6 +210,12 @@ class RunState:
     """Where the run's own input is in `messages` (thread context goes before it)."""
     spotlit: bool = False
     """The system message carries the spotlight notice."""
+    retrieved: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Knowledge search results, as (tool, data with ``passages`` and ``corpus_version``)."""
+    answer_check: dict[str, Any] | None = None
+    """The confidence check of the current answer (`bosun.knowledge.grounding`), once made."""
+    handed_back: bool = False
+    """A person handed the run back: their note, not the passages, grounds what follows."""
 
     def apply(self, entry: Entry) -> None:
         """Fold one journal entry into the state."""
@@ -285,6 +327,7 @@ class RunState:
         # A response without tool calls is the final answer, even if the process dies before
         # run_finished is written: resuming must finish with it, not ask the model again.
         self.answer = None if response.tool_calls else (response.text or "")
+        self.answer_check = None
         self.last_step = seq
         for call in response.tool_calls:
             # Arguments are canonical JSON by the time they are journaled (driver), so the
@@ -338,6 +381,8 @@ class RunState:
             # result the tool labelled ``user`` (a recalled memory was such arguments once).
             self.grounding.append(_without_arguments(content, arguments))
         self.messages.append(ToolMessage(call_id=call_id, name=tool, content=content, trust=trust))
+        if result.ok and isinstance(result.data, dict) and "passages" in result.data:
+            self.retrieved.append((tool, result.data))
         self.actions.append(
             ActionTaken(tool=tool, arguments=arguments, ok=result.ok, error_kind=result.error_kind)
         )
@@ -418,7 +463,12 @@ class RunState:
         )
         self.handoff = None
         self.answer = None
+        self.answer_check = None
+        self.handed_back = True
         self.status = RunStatus.RUNNING
+
+    def _answer_check(self, entry: Entry) -> None:
+        self.answer_check = entry.payload
 
     def _finished(self, entry: Entry) -> None:
         p = entry.payload
@@ -456,5 +506,6 @@ _HANDLERS = {
     "plan": RunState._plan,
     "thread_context": RunState._thread_context,
     "human_note": RunState._human_note,
+    "answer_check": RunState._answer_check,
     "run_finished": RunState._finished,
 }

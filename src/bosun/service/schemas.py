@@ -162,6 +162,12 @@ class RunOut(RunSummary):
     tool_calls: int = 0
     retries: int = 0
     waiting_for: list[HeldCall] = Field(default_factory=list)
+    confidence: float | None = None
+    """The answer's confidence, when the agent checks it against the knowledge base."""
+    citations: list[dict[str, Any]] = Field(default_factory=list)
+    """The passages the answer draws on: ref, document_id, title, version, span."""
+    corpus_version: int | None = None
+    """The knowledge base's corpus version the answer was drawn from."""
     steps: list[StepOut] = Field(default_factory=list)
 
     @classmethod
@@ -180,6 +186,9 @@ class RunOut(RunSummary):
             waiting_for=[
                 HeldCall(call_id=c.id, tool=c.name, arguments=c.arguments) for c in run.waiting_for
             ],
+            confidence=run.confidence,
+            citations=[dict(c) for c in run.citations],
+            corpus_version=run.corpus_version,
             steps=[StepOut.of(s) for s in steps],
         )
 
