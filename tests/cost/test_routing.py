@@ -42,7 +42,9 @@ async def no_sleep(_: float) -> None:
     return None
 
 
-def priced(script: list, name: str, rate: Decimal, **kw: object) -> ScriptedModel:
+def priced(
+    script: list[str | ModelResponse], name: str, rate: Decimal, **kw: object
+) -> ScriptedModel:
     return ScriptedModel(script, name=name, cost_per_1k_tokens=rate, **kw)  # type: ignore[arg-type]
 
 
