@@ -26,7 +26,7 @@ Read the numbers with their stand-ins in mind:
   model): it sees wording, not meaning, so its paraphrase hit rate is a floor. Pass
   ``--embedder module:factory`` to measure a real embedding model instead.
 
-    python -m bench.cost [--data ../shared/data] [--entries 100000] [--pairs 2000]
+    python bench/cost.py [--data ../shared/data] [--entries 100000] [--pairs 2000]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import csv
 import importlib
 import logging
 import random
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -68,11 +69,15 @@ from bosun.evals.runner import EvalOptions, Evaluator
 from bosun.models.base import Model
 from bosun.models.context import Purpose
 from bosun.testing import ScriptedModel
-from examples.support_desk.agent import build_agent
-from examples.support_desk.helpdesk import seed
-from examples.support_desk.policy import decide
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+from third_party import require  # noqa: E402
+
+from examples.support_desk.agent import build_agent  # noqa: E402
+from examples.support_desk.helpdesk import seed  # noqa: E402
+from examples.support_desk.policy import decide  # noqa: E402
+
 GOLDEN = ROOT / "examples" / "support_desk" / "golden.yaml"
 PRICES = {"cheap": Decimal("0.00015"), "balanced": Decimal("0.0006"), "premium": Decimal("0.003")}
 """USD per 1k tokens, per tier (see the module doc)."""
@@ -274,13 +279,13 @@ def load_embedder(spec: str | None) -> Embedder:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, help="the datasets (default: BOSUN_DATA_DIR)")
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--embedder", help="module:factory of an Embedder (default: hashing)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the hostile emails' refusals, logged as they happen
-    banking = args.data / "intents" / "banking77-train.csv"
+    banking = (args.data or require("intents")) / "intents" / "banking77-train.csv"
 
     print("1. support desk golden set, per email (gate: against 'nothing')\n")
     with tempfile.TemporaryDirectory() as tmp:

@@ -69,7 +69,8 @@ def load_traffic(
     """The tiers (cheapest first) and every labelled example, with its split."""
     try:
         mapping = yaml.safe_load(mapping_path.read_text("utf-8"))
-        rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+        with csv_path.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
     except OSError as exc:
         raise UserError(f"cannot read labelled traffic: {exc}") from exc
     tiers = list(mapping["tiers"])
