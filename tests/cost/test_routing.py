@@ -21,6 +21,7 @@ from bosun.errors import ModelsExhausted, UserError
 from bosun.memory.summary import ModelSummarizer, Turn
 from bosun.models.base import ModelRequest, ModelResponse
 from bosun.models.context import CallContext, Purpose
+from bosun.observe.tracing import trace_of
 from bosun.runtime.agent import ModelPolicy
 from bosun.runtime.critic import RuleCritic, Verdict
 from bosun.runtime.state import RunStatus
@@ -125,6 +126,17 @@ async def test_a_cheap_answer_that_fails_a_check_is_paid_for_and_promoted(store:
     assert row.input_tokens == tokens
     route = json.loads(answered.payload)["response"]["route"]
     assert route["tier"] == "balanced" and "promoted after cheap" in route["reason"]
+    # The trace shows both attempts, the tier of each, and why the second was asked.
+    chats = [
+        s.attributes
+        for s in trace_of(store, result.run_id).spans
+        if s.attributes.get("gen_ai.operation.name") == "chat"
+    ]
+    by_tier = {a.get("bosun.route.tier"): a for a in chats}
+    assert sorted(by_tier, key=str) == ["balanced", "cheap"]
+    assert by_tier["cheap"]["error.type"] == "rejected"
+    assert by_tier["cheap"]["gen_ai.usage.input_tokens"] == rejected.input_tokens
+    assert "promoted after cheap" in str(by_tier["balanced"]["bosun.route.reason"])
 
 
 async def test_a_proposal_the_critic_denied_sends_the_next_call_one_tier_up(store: Store) -> None:
