@@ -24,7 +24,7 @@ from bosun.models.context import CallContext, Purpose
 from bosun.observe.tracing import trace_of
 from bosun.runtime.agent import ModelPolicy
 from bosun.runtime.critic import RuleCritic, Verdict
-from bosun.runtime.state import RunStatus
+from bosun.runtime.state import RunState, RunStatus
 from bosun.testing import Fault, ScriptedModel, call, reply
 from bosun.tools.base import BreakerPolicy, RetryPolicy
 from bosun.trust import Content, Trust
@@ -137,6 +137,34 @@ async def test_a_cheap_answer_that_fails_a_check_is_paid_for_and_promoted(store:
     assert by_tier["cheap"]["error.type"] == "rejected"
     assert by_tier["cheap"]["gen_ai.usage.input_tokens"] == rejected.input_tokens
     assert "promoted after cheap" in str(by_tier["balanced"]["bosun.route.reason"])
+
+
+class Ledger:
+    """A spend guard that only records what it is charged."""
+
+    def __init__(self) -> None:
+        self.amounts: list[Decimal] = []
+
+    async def before_model_call(self, state: RunState) -> str | None:
+        return None
+
+    async def charged(self, state: RunState, cost_usd: Decimal) -> None:
+        self.amounts.append(cost_usd)
+
+
+async def test_tenant_spend_counts_a_rejected_answer_too(store: Store) -> None:
+    cheap = priced([reply("not JSON")], "cheap", CHEAP)
+    balanced = priced([reply('{"answer": 42}')], "balanced", BALANCED)
+    router = Router(
+        Tiers(cheap=cheap, balanced=balanced),
+        rules={p: "cheap" for p in Purpose},
+        checks=[output_schema({"type": "object", "required": ["answer"]})],
+    )
+    ledger = Ledger()
+    async with Runtime(store=store, spend=ledger) as rt:
+        result = await rt.run(Agent(name="spent", model=router), "answer in JSON")
+    assert result.cost_usd and sum(ledger.amounts) == pytest.approx(result.cost_usd)
+    assert sum(ledger.amounts) > Decimal(str(store.journal(result.run_id)[2].cost_usd))
 
 
 async def test_a_proposal_the_critic_denied_sends_the_next_call_one_tier_up(store: Store) -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
@@ -268,8 +269,10 @@ class RunDriver(ToolCalls):
                     return None
                 await self._sleep(delay)
                 continue
-            if self.spend is not None and response.cost_usd:
-                await self.spend.charged(self.state, response.cost_usd)
+            # A tenant's spend counts what the wrapper's rejected attempts cost too.
+            charged = sum((a.cost_usd or 0 for a in response.attempts), response.cost_usd or 0)
+            if self.spend is not None and charged:
+                await self.spend.charged(self.state, Decimal(charged))
             return response
 
     def _normalise(self, response: ModelResponse) -> ModelResponse:
