@@ -306,6 +306,9 @@ class Settings(BaseSettings):
     """Headers for the OTLP endpoint (an API key, say)."""
     log_json: bool = True
     """Structured logs as JSON lines (False: readable lines)."""
+    data_dir: Path | None = None
+    """Third-party datasets (labelled traffic for ``bosun router train``); bosun's runs
+    never read it."""
 
     @field_validator("database_url")
     @classmethod

@@ -30,6 +30,7 @@ BosunError
     │   ├── ModelRefusal            the model declined (not retried)
     │   ├── ModelBadResponse        a body bosun cannot use: malformed, empty
     │   ├── ModelUnavailable        5xx, connection refused, overloaded
+    │   │   └── ModelsExhausted           every model of a fallback chain failed (failures)
     │   └── ContextTooLong          the request does not fit the model's context
     ├── ToolFailure               raised by tool code, classified for the pipeline (tool)
     │   ├── TransientToolError      worth retrying (network blip, 503, lock timeout)
@@ -71,6 +72,7 @@ __all__ = [
     "ModelRetry",
     "ModelTimeout",
     "ModelUnavailable",
+    "ModelsExhausted",
     "PermanentToolError",
     "PipelineDefinitionError",
     "PipelineNotFound",
@@ -283,6 +285,15 @@ class ModelUnavailable(ModelError):
     retryable = True
 
 
+class ModelsExhausted(ModelUnavailable):
+    """Every model of a fallback chain failed; `failures` are their errors, in the order tried
+    (the runtime journals each with its model id). Retryable: the chain may recover."""
+
+    def __init__(self, message: str, *, failures: tuple[ModelError, ...], **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.failures = failures
+
+
 class ContextTooLong(ModelError):
     """The request exceeds the model's context window."""
 
@@ -295,6 +306,7 @@ _KINDS: dict[type[ModelError], str] = {
     ModelRefusal: "refusal",
     ModelBadResponse: "bad_response",
     ModelUnavailable: "unavailable",
+    ModelsExhausted: "models_exhausted",
     ContextTooLong: "context_too_long",
 }
 

@@ -180,7 +180,8 @@ async def test_hand_back_unblocks_a_loop_escalation_and_gives_a_fresh_budget(
 ) -> None:
     same = response(("a", "lookup", '{"q":"x"}'))
     model = by_turn(same, same, same, "answered after the note")
-    agent = Agent(name="looper", tools=[lookup], model=model, budget=Budget(max_steps=3))
+    budget = Budget(max_steps=3, lifetime=False)  # a fresh allowance at each hand-back
+    agent = Agent(name="looper", tools=[lookup], model=model, budget=budget)
     async with Runtime(store=store) as rt:
         escalated = await rt.run(agent, "x")
         assert escalated.status is RunStatus.ESCALATED

@@ -25,6 +25,7 @@ from bosun.cli.people import approvals_app, escalations_app
 from bosun.cli.prompts import eval_command, prompts_app
 from bosun.cli.render import clip, cost_text, error, shorten, status_markup
 from bosun.cli.render import table as render_table
+from bosun.cli.router import router_app
 from bosun.cli.service import inbox_app, keys_app, serve, worker
 from bosun.cli.trace import trace_command
 from bosun.config import load_settings
@@ -68,6 +69,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(escalations_app, name="escalations")
 app.add_typer(memory_app, name="memory")
 app.add_typer(kb_app, name="kb")
+app.add_typer(router_app, name="router")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)

@@ -13,6 +13,7 @@ __all__ = [
     "alerts",
     "api_keys",
     "audit",
+    "cache_entries",
     "drift_baselines",
     "eval_runs",
     "feedback",
@@ -452,4 +453,28 @@ kb_corpus = sa.Table(
     sa.Column("tenant", sa.String(200), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# --- the semantic cache (migration 0010) ------------------------------------------------
+
+# The semantic cache of answers (bosun.economy.cache): one row per (scope, exact digest).
+# The scope is a digest of (tenant, agent, prompt version, tier, corpus version), which are
+# kept beside it for invalidation; `vector` is the request's embedding (float32 bytes), NULL
+# for entries matched only exactly.
+cache_entries = sa.Table(
+    "cache_entries",
+    metadata,
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(200), nullable=False),  # "" for runs without a tenant
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("prompt_version", sa.String(200), nullable=False),
+    sa.Column("tier", sa.String(64), nullable=False),
+    sa.Column("corpus_version", sa.String(200), nullable=False),
+    sa.Column("vector", sa.LargeBinary),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_cache_entries_tenant_agent", "tenant", "agent"),
+    sa.Index("ix_cache_entries_expires", "expires_at"),
 )

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from bosun.errors import ModelError
 from bosun.memory.verbatim import ATOMS, Kept, extract, kept_section, missing
 from bosun.models.base import Model, ModelRequest, ModelSettings, SystemMessage, Usage, UserMessage
+from bosun.models.context import CallContext, Purpose
 from bosun.trust import Content, Trust
 
 __all__ = ["Draft", "ModelSummarizer", "Summarizer", "Summary", "Turn", "fold"]
@@ -153,6 +154,8 @@ class ModelSummarizer:
                 UserMessage(content="\n\n".join(blocks), trust=trust),
             ),
             settings=ModelSettings(temperature=0.0),
+            # A router sends summaries to its cheap tier.
+            context=CallContext(purpose=Purpose.SUMMARISE),
         )
         response = await self.model.request(request)
         return Draft(

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bosun.models.context import Attempt, CallContext, Route
 from bosun.trust import Trust
 
 __all__ = [
@@ -205,6 +206,9 @@ class ModelRequest(BaseModel):
     """Tools the model may call."""
     settings: ModelSettings = ModelSettings()
     """Sampling settings."""
+    context: CallContext | None = None
+    """What the call is for and whom (filled by the runtime; adapters ignore it, wrappers
+    such as a router or a cache read it: `bosun.models.context`)."""
 
 
 class ModelResponse(BaseModel):
@@ -226,6 +230,11 @@ class ModelResponse(BaseModel):
     """``stop``, ``tool_calls``, ``length``, ``content_filter`` or the provider's own value."""
     cost_usd: Decimal | None = None
     """Price of this call in USD from genai-prices; `None` means unknown, never guessed."""
+    attempts: tuple[Attempt, ...] = ()
+    """Calls a wrapper made before this answer (failed, or rejected by a check), each with
+    its own usage and price: the runtime journals and budgets every one."""
+    route: Route | None = None
+    """Which tier answered and why, when a router or cache chose."""
 
     def as_message(self) -> AssistantMessage:
         """The response as the assistant turn of the conversation."""

@@ -87,6 +87,11 @@ class SpanBuilder(SpanBook):
             **self._attempt(),
             **self.prompt,
         }
+        route = _dict(response.get("route"))
+        if route:  # a router or cache chose: which tier answered, and why
+            attrs["bosun.route.tier"] = str(route.get("tier") or "")
+            attrs["bosun.route.reason"] = str(route.get("reason") or "")
+            attrs["bosun.route.source"] = str(route.get("source") or "model")
         if response.get("provider"):
             attrs["gen_ai.provider.name"] = str(response["provider"])
         if response.get("finish_reason"):
@@ -110,6 +115,10 @@ class SpanBuilder(SpanBook):
         }
         if step.model:
             attrs["gen_ai.request.model"] = step.model
+        if p.get("tier"):  # an attempt a router or fallback chain made in this tier
+            attrs["bosun.route.tier"] = str(p["tier"])
+        if step.input_tokens or step.output_tokens:  # a rejected answer was paid for
+            attrs.update(self._usage(step))
         start = step.created_at - (step.latency_ms or 0.0) / 1000
         span = self._span(
             f"seq:{step.seq}", named("chat", step.model), start, step.created_at, attrs, "client"

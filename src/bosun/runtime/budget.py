@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from bosun.runtime.state import RunState
+from bosun.runtime.state import BudgetBase, RunState
 
 __all__ = ["Budget", "SpendGuard"]
 
@@ -38,11 +38,19 @@ class Budget:
     """Tool calls, failed ones included."""
     max_wall_s: float | None = 600.0
     """Seconds spent running (time parked waiting for a person does not count)."""
+    lifetime: bool = True
+    """The limits hold for the run's whole life, across hand-backs and resumes. False gives
+    the agent a fresh allowance each time a person hands the run back (usage then counts
+    from the last hand-back, `RunState.budget_base`)."""
+
+    def base(self, state: RunState) -> BudgetBase:
+        """Where usage counts from: the run's start, or its last hand-back."""
+        return state.budget_base if not self.lifetime else _START
 
     def before_model_call(self, state: RunState, elapsed_s: float) -> str | None:
-        """The limit a new model call would break, as a reason, or None. Usage counts from the
-        last hand-back by a person (`RunState.budget_base`)."""
-        base = state.budget_base
+        """The limit a new model call would break, as a reason, or None (usage counted as
+        `lifetime` says)."""
+        base = self.base(state)
         steps = state.model_calls - base.model_calls
         tokens = state.usage.total_tokens - base.tokens
         cost = state.cost_usd - base.cost_usd
@@ -56,7 +64,7 @@ class Budget:
 
     def before_tool_calls(self, state: RunState, count: int, elapsed_s: float) -> str | None:
         """The limit running `count` more tool calls would break, or None."""
-        base = state.budget_base
+        base = self.base(state)
         done = state.tool_calls - base.tool_calls
         if self.max_tool_calls is not None and done + count > self.max_tool_calls:
             return (
@@ -70,3 +78,6 @@ class Budget:
         if self.max_wall_s is not None and elapsed_s >= self.max_wall_s:
             return f"wall-time budget exhausted ({elapsed_s:.1f} s of {self.max_wall_s} s)"
         return None
+
+
+_START = BudgetBase()

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import PydanticSerializationError
@@ -39,6 +40,7 @@ from bosun.models.base import (
 )
 from bosun.runtime.agent import ASK_HUMAN
 from bosun.runtime.budget import SpendGuard
+from bosun.runtime.model_calls import attempt_entries, call_context, failure_entries
 from bosun.runtime.recording import canonical_arguments, record, safe_text, totals
 from bosun.runtime.state import Handoff, HandoffPassage, RunState, RunStatus
 from bosun.runtime.tool_calls import ToolCalls, Write
@@ -124,6 +126,7 @@ class RunDriver(ToolCalls):
         self._run_update: dict[str, Any] = {}
         self._deferred: list[WriteOp] = []
         builtin = (ASK_HUMAN,) if agent.ask_human else ()
+        self._side_effect_tools = frozenset(t.name for t in agent.tools if t.policy.side_effect)
         self._tools = (*executor.definitions(), *builtin)
         self.cancelled_by: str | None = None
         """Set by `Runtime.cancel` before it cancels the driving task."""
@@ -268,18 +271,23 @@ class RunDriver(ToolCalls):
         if self._prune_ceiling is not None:
             # A pure function of the state: a resumed run builds the same request.
             messages, pruned = prune_stale_tool_output(messages, ceiling=self._prune_ceiling)
-        request = ModelRequest(messages=tuple(messages), tools=self._tools, settings=self._settings)
+        request = ModelRequest(
+            messages=tuple(messages),
+            tools=self._tools,
+            settings=self._settings,
+            context=call_context(self.state, side_effect_tools=self._side_effect_tools),
+        )
         attempt = 0
         while True:
             attempt += 1
             wall = self.agent.budget.max_wall_s
-            spent = self.elapsed() - self.state.budget_base.elapsed_s
+            spent = self.elapsed() - self.agent.budget.base(self.state).elapsed_s
             t0 = time.monotonic()
             try:
                 async with asyncio.timeout(None if wall is None else max(wall - spent, 0)):
                     response = await self.model.request(request)
             except TimeoutError:
-                spent = self.elapsed() - self.state.budget_base.elapsed_s
+                spent = self.elapsed() - self.agent.budget.base(self.state).elapsed_s
                 await self._escalate(self.agent.budget.wall_time(spent) or "wall time")
                 return None
             except ModelError as exc:
@@ -290,6 +298,9 @@ class RunDriver(ToolCalls):
                 continue
             latency_ms = (time.monotonic() - t0) * 1000
             response = self._normalise(response)
+            if response.attempts:  # a wrapper's earlier attempts: each journaled and budgeted
+                for entry, columns in attempt_entries(response.attempts, attempt=attempt):
+                    await self._append("model_error", entry, defer=True, **columns)
             # Durable together with the next entry: before any tool it proposes can act, and in
             # the same commit as run_finished for a final answer. A crash before that re-asks
             # the model; nothing outside the process has seen this response yet.
@@ -320,8 +331,10 @@ class RunDriver(ToolCalls):
                     return None
                 await self._sleep(delay)
                 continue
-            if self.spend is not None and response.cost_usd:
-                await self.spend.charged(self.state, response.cost_usd)
+            # A tenant's spend counts what the wrapper's rejected attempts cost too.
+            charged = sum((a.cost_usd or 0 for a in response.attempts), response.cost_usd or 0)
+            if self.spend is not None and charged:
+                await self.spend.charged(self.state, Decimal(charged))
             return response
 
     def _normalise(self, response: ModelResponse) -> ModelResponse:
@@ -342,25 +355,17 @@ class RunDriver(ToolCalls):
             for i, call in enumerate(response.tool_calls)
         )
         update: dict[str, Any] = {"tool_calls": calls}
-        if not response.usage.total_tokens:
+        served = response.route is not None and response.route.source == "cache"
+        if not response.usage.total_tokens and not served:  # a cache hit spent nothing
             update["usage"] = estimate_usage(self.state.messages, response.text, calls)
         return response.model_copy(update=update)
 
     async def _model_failed(self, exc: ModelError, attempt: int, t0: float) -> float | None:
         """Journal the failure; return the delay before retrying, or None when the run stopped."""
         latency_ms = (time.monotonic() - t0) * 1000
-        await self._append(
-            "model_error",
-            {
-                "kind": exc.kind,
-                "message": safe_text(str(exc)),
-                "attempt": attempt,
-                "latency_ms": latency_ms,
-            },
-            model=exc.model,
-            status=exc.kind,
-            latency_ms=latency_ms,
-        )
+        # One entry per model an exhausted fallback chain tried, each with its model id.
+        for entry, columns in failure_entries(exc, attempt=attempt, latency_ms=latency_ms):
+            await self._append("model_error", entry, **columns)
         policy = self.agent.model_policy
         if isinstance(exc, ModelAuthError):
             await self._finish(RunStatus.FAILED, error=f"model authentication failed: {exc}")

@@ -23,6 +23,7 @@ from bosun.models.base import (
     Usage,
     UserMessage,
 )
+from bosun.models.context import CallContext, Purpose
 
 __all__ = ["ModelPlanner", "Plan", "Planner"]
 
@@ -69,6 +70,7 @@ class ModelPlanner:
                 UserMessage(content=objective),
             ),
             settings=ModelSettings(temperature=0),
+            context=CallContext(purpose=Purpose.PLAN),
         )
         response = await self.model.request(request)
         return Plan(

@@ -6,6 +6,7 @@ entries read back), so a resumed run is in exactly the state the crashed one had
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -216,6 +217,9 @@ class RunState:
     """The confidence check of the current answer (`bosun.knowledge.grounding`), once made."""
     handed_back: bool = False
     """A person handed the run back: their note, not the passages, grounds what follows."""
+    prompt_version: str | None = None
+    """The instructions' version: the registry's, else a digest of their text (a cache
+    keyed on it forgets answers when the prompt changes)."""
 
     def apply(self, entry: Entry) -> None:
         """Fold one journal entry into the state."""
@@ -242,6 +246,11 @@ class RunState:
                 self.injections.append(flagged)
         self._add_vault(p.get("vault"))
         instructions = p.get("instructions") or ""
+        prompt = p.get("prompt")
+        if isinstance(prompt, dict) and prompt.get("version"):
+            self.prompt_version = f"{prompt.get('name', '')}@{prompt['version']}"
+        elif instructions:
+            self.prompt_version = hashlib.sha256(instructions.encode()).hexdigest()[:16]
         system = instructions
         if p.get("spotlight"):
             notice = SPOTLIGHT_NOTICE.format(boundary=self.boundary)
@@ -339,6 +348,8 @@ class RunState:
 
     def _model_error(self, entry: Entry) -> None:
         self.retries += 1
+        # A wrapper's attempt that spent tokens (an answer a router rejected) is budgeted.
+        self._add_usage(entry.payload)
 
     def _tool_started(self, entry: Entry) -> None:
         p = entry.payload
