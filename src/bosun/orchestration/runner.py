@@ -34,6 +34,7 @@ from bosun.orchestration.agent_tool import bind_agent_tools
 from bosun.orchestration.driver import PipelineDriver, journal
 from bosun.orchestration.pipeline import Pipeline
 from bosun.orchestration.state import PipelineState, PipelineStatus
+from bosun.orchestration.view import PipelineView, view_of
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import Runtime, new_run_id
 from bosun.trust import Trust
@@ -293,6 +294,12 @@ class Pipelines:
         if row.status == "queued" and state.status is PipelineStatus.RUNNING:
             state.status = PipelineStatus.QUEUED
         return PipelineResult.of(state, pipeline)
+
+    async def view(self, pipeline_id: str) -> PipelineView:
+        """The pipeline, stage by stage, as its journal says now (readable where the
+        pipeline is not registered, with only the stages it reached)."""
+        row, entries = await asyncio.to_thread(self.rows.load, pipeline_id)
+        return view_of(row, entries, self._pipelines.get(row.name))
 
     async def state(self, pipeline_id: str) -> PipelineState:
         """The pipeline's state folded from its journal."""
