@@ -168,8 +168,10 @@ def worker(
         typer.Option(help="Runs driven at once.", show_default=_setting("concurrency")),
     ] = None,
 ) -> None:
-    """Run a worker: claim queued runs (and pipelines, with --pipeline) and drive them until
-    SIGTERM (then finish or hand back what is in flight)."""
+    """Run a worker: claim queued runs and drive them until SIGTERM (then finish or hand
+    back what is in flight).
+
+    With --pipeline (or the pipelines setting) it drives queued pipelines too."""
     settings = _settings(db)
     if concurrency is not None:
         settings = settings.model_copy(
