@@ -61,16 +61,15 @@ def _settled(client: httpx.Client, pipeline_id: str) -> dict[str, Any]:
 
 def test_a_pipeline_started_over_the_api_is_driven_by_the_worker(served: Served) -> None:
     with served.client("alice") as alice:
-        order = {"input": {"order_id": "#W7", "quantity": 2}}
-        started = alice.post(
-            "/v1/pipelines/orders/runs", json=order, headers={"Idempotency-Key": "k1"}
-        )
+        order, key = {"input": {"order_id": "#W7", "quantity": 2}}, {"Idempotency-Key": "k1"}
+        started = alice.post("/v1/pipelines/orders/runs", json=order, headers=key)
         assert started.status_code == 202, started.text
         pipeline_id = started.json()["id"]
-        again = alice.post(
-            "/v1/pipelines/orders/runs", json=order, headers={"Idempotency-Key": "k1"}
-        )
+        again = alice.post("/v1/pipelines/orders/runs", json=order, headers=key)
         assert again.status_code == 202 and again.json()["id"] == pipeline_id
+        other = {"input": {"order_id": "#W7", "quantity": 3}}  # the same key, another order
+        conflict = alice.post("/v1/pipelines/orders/runs", json=other, headers=key)
+        assert conflict.status_code == 409 and pipeline_id in conflict.json()["detail"]
 
         done = _settled(alice, pipeline_id)
         assert done["status"] == "completed", done

@@ -202,7 +202,7 @@ def pipeline_router(caller: Callable[..., Awaitable[Principal]]) -> APIRouter:
         "/{name}/runs",
         status_code=202,
         response_model=PipelineOut,
-        responses=problem_responses(400, 404, 422),
+        responses=problem_responses(400, 404, 409, 422),
     )
     async def start_pipeline(
         request: Request,
@@ -213,8 +213,9 @@ def pipeline_router(caller: Callable[..., Awaitable[Principal]]) -> APIRouter:
             str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
         ] = None,
     ) -> Any:
-        """Start a pipeline; a pipeline worker drives it. The same key again returns the
-        pipeline it first started."""
+        """Start a pipeline; a pipeline worker drives it. The same request again under an
+        idempotency key returns the pipeline it first started; another request under that
+        key is a 409."""
         who.require(RUNS_SUBMIT)
         pipeline = _pipeline(request, name)
         try:
