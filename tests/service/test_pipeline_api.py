@@ -3,8 +3,10 @@ pipeline worker embedded beside the run worker, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,17 @@ def served(db_url: str, tmp_path: Path) -> Iterator[Served]:
     with serve(system.app()) as url:
         yield Served(url, made)
     system.store.close()
+
+
+@contextmanager
+def _dashboard(served: Served, who: str) -> Iterator[httpx.Client]:
+    """A client logged in to the dashboard through its login form."""
+    with httpx.Client(base_url=served.url, follow_redirects=False, timeout=10) as client:
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert token is not None
+        form = {"csrf": token.group(1), "api_key": served.keys[who], "next": "/"}
+        assert client.post("/login", data=form).status_code == 303
+        yield client
 
 
 def _settled(client: httpx.Client, pipeline_id: str) -> dict[str, Any]:
@@ -102,6 +115,15 @@ def test_a_pipeline_started_over_the_api_is_driven_by_the_worker(served: Served)
         assert other.status_code == 404, other.text
         assert other.headers["content-type"].startswith("application/problem+json")
         assert bob.get(f"/v1/runs/{check_run}").status_code == 404
+
+    # The dashboard's page of the pipeline links each stage run to the run view.
+    with _dashboard(served, "alice") as page:
+        shown = page.get(f"/pipelines/{pipeline_id}")
+        assert shown.status_code == 200, shown.text
+        assert f'href="/runs/{check_run}"' in shown.text and "#W7 x2" in shown.text
+        assert page.get(f"/runs/{check_run}").status_code == 200
+    with _dashboard(served, "bob") as page:
+        assert page.get(f"/pipelines/{pipeline_id}").status_code == 404
 
 
 def test_bad_input_unknown_pipelines_and_missing_scopes_are_refused(served: Served) -> None:
