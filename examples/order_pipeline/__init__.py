@@ -9,7 +9,8 @@ OrderRequest -> validation -> (inventory || fraud) -> payment -> fulfilment
 
 Modules: `retail` (the store, tau-bench's rules), `tools` (its tools), `models` (the stages'
 types), `policy` (the scripted models), `pipeline` (`build`), `tau` (the dev tasks, scored by
-tau-bench's rule). ``python -m examples.order_pipeline`` runs the 20 dev tasks.
+tau-bench's rule), `served` (`orders`: the pipeline for ``bosun serve --pipeline`` and
+``bosun pipeline run``). ``python -m examples.order_pipeline`` runs the 20 dev tasks.
 """
 
 from examples.order_pipeline.pipeline import build

@@ -287,6 +287,10 @@ class Settings(BaseSettings):
     """Level of bosun's structured logs."""
     agents: tuple[str, ...] = ()
     """Agents the service runs, as ``module:attribute`` import paths."""
+    pipelines: tuple[str, ...] = ()
+    """Pipelines the service runs (`bosun.orchestration.Pipeline`), as ``module:attribute``
+    import paths: a pipeline, or a function of no arguments that builds one. Their agents
+    are served too."""
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     """The REST service and its workers."""
     cost: CostSettings = Field(default_factory=CostSettings)

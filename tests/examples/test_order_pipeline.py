@@ -133,3 +133,42 @@ async def test_an_out_of_stock_item_is_substituted_by_policy(
     assert name == "modify_pending_order_items"
     assert substitute not in (wanted, old["item_id"])
     assert variants[substitute]["available"]
+
+
+def test_the_example_runs_from_the_cli(
+    retail: tuple[dict[str, Any], list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """``bosun pipeline run examples.order_pipeline.served:orders``: the first dev task's
+    request through the whole pipeline, in a process, on a SQLite home."""
+    import json
+    import os
+    import subprocess
+
+    _, tasks = retail
+    request = tmp_path / "request.json"
+    request.write_text(intake(tasks[0]).model_dump_json())
+    ran = subprocess.run(
+        [sys.executable, "-m", "bosun.cli.main", "pipeline", "run"]
+        + ["examples.order_pipeline.served:orders", "--input", f"@{request}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "BOSUN_HOME": str(tmp_path / "home"), "COLUMNS": "80"},
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "orders: completed" in ran.stdout
+    for stage in ("validation", "inventory", "fraud", "payment", "fulfilment"):
+        assert any(
+            line.startswith(stage) and "completed" in line for line in ran.stdout.splitlines()
+        )
+    pipeline_id = ran.stdout.split()[1]
+    shown = subprocess.run(
+        [sys.executable, "-m", "bosun.cli.main", "pipeline", "show", pipeline_id, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "BOSUN_HOME": str(tmp_path / "home")},
+    )
+    assert json.loads(shown.stdout)["status"] == "completed", shown.stderr

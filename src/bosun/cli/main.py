@@ -22,6 +22,7 @@ from bosun.cli.memory import memory_app
 from bosun.cli.observe import alerts, costs, online, shadow
 from bosun.cli.options import DbOption, abbreviate, open_store, resolve_run
 from bosun.cli.people import approvals_app, escalations_app
+from bosun.cli.pipeline import pipeline_app
 from bosun.cli.prompts import eval_command, prompts_app
 from bosun.cli.render import clip, cost_text, error, shorten, status_markup
 from bosun.cli.render import table as render_table
@@ -70,6 +71,7 @@ app.add_typer(escalations_app, name="escalations")
 app.add_typer(memory_app, name="memory")
 app.add_typer(kb_app, name="kb")
 app.add_typer(router_app, name="router")
+app.add_typer(pipeline_app, name="pipeline")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)

@@ -20,8 +20,9 @@ from rich.table import Table
 from bosun.cli.options import DbOption
 from bosun.config import ServiceSettings, Settings, TemporalSettings, load_settings
 from bosun.data.store import Store
-from bosun.errors import BosunError
+from bosun.errors import BosunError, UserError
 from bosun.gateway.auth import ApiKeys, Principal, Roles
+from bosun.orchestration.loading import load_pipelines
 from bosun.runtime.loading import load_agents
 from bosun.service.compose import System, compose
 from bosun.service.worker import Worker
@@ -42,21 +43,50 @@ AgentOption = Annotated[
     list[str] | None,
     typer.Option("--agent", "-a", help="MODULE:AGENT to serve (repeatable; default: settings)."),
 ]
+PipelineOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--pipeline",
+        "-p",
+        help="MODULE:PIPELINE to serve, its agents with it (repeatable; default: settings).",
+    ),
+]
 
 
 def _settings(db: str | None) -> Settings:
     return load_settings(database_url=db) if db else load_settings()
 
 
-def _system(settings: Settings, agents: list[str] | None, *, worker: bool = True) -> System:
+def _system(
+    settings: Settings,
+    agents: list[str] | None,
+    *,
+    worker: bool = True,
+    pipelines: list[str] | None = None,
+) -> System:
     try:
-        return compose(settings, load_agents(agents or settings.agents), worker=worker, warm=True)
+        return compose(
+            settings,
+            load_agents(agents or settings.agents),
+            worker=worker,
+            warm=True,
+            pipelines=load_pipelines(pipelines or settings.pipelines),
+        )
     except BosunError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
 
+def _served(system: System) -> str:
+    """What a process serves, for its first line."""
+    line = f"agents: {', '.join(system.runtime.agents)}"
+    if system.pipelines is not None:
+        line += f"; pipelines: {', '.join(system.pipelines.pipelines)}"
+    return line
+
+
 def serve(
     agent: AgentOption = None,
+    pipeline: PipelineOption = None,
     host: Annotated[
         str | None,
         typer.Option(help="Listen address.", show_default=_setting("host")),
@@ -75,15 +105,16 @@ def serve(
 
     settings = _settings(db)
     prompts = None
-    if not agent and not settings.agents:
+    if not agent and not settings.agents and not pipeline and not settings.pipelines:
         from bosun.cli.embedded import reference_settings
 
         settings, prompts = reference_settings(settings)
-    system = _system(settings, agent, worker=embedded_worker)
+    system = _system(settings, agent, worker=embedded_worker, pipelines=pipeline)
     url = f"http://{host or settings.service.host}:{port or settings.service.port}"
     console.print(
-        f"bosun API on {url} ({system.store.dialect}; agents: "
-        f"{', '.join(system.runtime.agents)}; worker: {'embedded' if system.worker else 'none'})"
+        f"bosun API on {url} ({system.store.dialect}; {_served(system)}; "
+        f"worker: {'embedded' if system.worker else 'none'})",
+        soft_wrap=True,
     )
     _print_grants(system)
     if prompts is not None:
@@ -139,6 +170,7 @@ class Engine(StrEnum):
 
 def worker(
     agent: AgentOption = None,
+    pipeline: PipelineOption = None,
     db: DbOption = None,
     concurrency: Annotated[
         int | None,
@@ -161,7 +193,10 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: claim queued runs and drive them until SIGTERM (then finish or hand
-    back what is in flight). With --engine temporal the runs are Temporal workflows."""
+    back what is in flight). With --engine temporal the runs are Temporal workflows.
+
+    With --pipeline (or the pipelines setting) it drives queued pipelines too (built-in
+    engine only)."""
     settings = _settings(db)
     if concurrency is not None:
         settings = settings.model_copy(
@@ -172,9 +207,14 @@ def worker(
             update={"temporal": settings.temporal.model_copy(update={"address": temporal_address})}
         )
     if engine is Engine.temporal:
+        if pipeline or settings.pipelines:
+            raise UserError(
+                "pipelines run on the built-in engine: start them in a `bosun worker "
+                "--pipeline ...` of their own"
+            )
         _temporal_worker(settings, agent)
         return
-    system = _system(settings, agent)
+    system = _system(settings, agent, pipelines=pipeline)
     if system.store.dialect == "sqlite":
         console.print(
             "[yellow]note:[/yellow] on SQLite run one worker process (or `bosun serve`); "
@@ -182,11 +222,12 @@ def worker(
         )
     w = system.worker
     assert w is not None
-    console.print(
-        f"worker {w.owner} ({system.store.dialect}; agents: {', '.join(system.runtime.agents)})"
-    )
+    console.print(f"worker {w.owner} ({system.store.dialect}; {_served(system)})", soft_wrap=True)
     asyncio.run(_work(w, system))
-    console.print(f"worker {w.owner} stopped after {w.driven} runs")
+    done = f"{w.driven} runs"
+    if system.pipeline_worker is not None:
+        done += f" and {system.pipeline_worker.driven} pipelines"
+    console.print(f"worker {w.owner} stopped after {done}")
 
 
 async def _work(w: Worker, system: System) -> None:
@@ -195,7 +236,11 @@ async def _work(w: Worker, system: System) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await w.serve(stop)
+        # The pipeline worker beside the run worker: both stop on the same signal.
+        workers = [w.serve(stop)]
+        if system.pipeline_worker is not None:
+            workers.append(system.pipeline_worker.serve(stop))
+        await asyncio.gather(*workers)
     finally:
         await system.aclose()
 

@@ -29,11 +29,12 @@ from pydantic import BaseModel
 
 from bosun.data.pipelines import NewPipeline, PipelineEntry, PipelineRows
 from bosun.data.records import AuditEvent
-from bosun.errors import PipelineNotFound, RunStateConflict, UserError
+from bosun.errors import IdempotencyConflict, PipelineNotFound, RunStateConflict, UserError
 from bosun.orchestration.agent_tool import bind_agent_tools
 from bosun.orchestration.driver import PipelineDriver, journal
 from bosun.orchestration.pipeline import Pipeline
 from bosun.orchestration.state import PipelineState, PipelineStatus
+from bosun.orchestration.view import PipelineView, view_of
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import Runtime, new_run_id
 from bosun.trust import Trust
@@ -146,9 +147,10 @@ class Pipelines:
     ) -> str:
         """Record a pipeline, queued for a `PipelineWorker` (or ``queued=False`` for a caller
         that drives it at once), and return its id; a repeated idempotency key returns the
-        first. `trust` labels the input (``untrusted`` for an email, a web form). ``grants=
-        "agents"`` grants every scope the pipeline's agents declare; each stage run gets
-        these narrowed to its own agent's scopes."""
+        first (another pipeline or input under it is an `IdempotencyConflict`). `trust`
+        labels the input (``untrusted`` for an email, a web form). ``grants="agents"``
+        grants every scope the pipeline's agents declare; each stage run gets these narrowed
+        to its own agent's scopes."""
         self.register(pipeline)
         data = pipeline.input.model_validate(input).model_dump(mode="json")
         scopes = sorted(pipeline.scopes if grants == "agents" else set(grants))
@@ -186,6 +188,14 @@ class Pipelines:
         )
         existing = await asyncio.to_thread(self.rows.create, row, first, [audit])
         if existing is not None:
+            # The key names one request: answering another pipeline or input with the first
+            # one would hide that the new request was never run (as for runs).
+            if existing.name != pipeline.name or json.loads(existing.input) != data:
+                raise IdempotencyConflict(
+                    f"idempotency key {idempotency_key!r} was used for a different request "
+                    f"(pipeline {existing.id}): send a new key with a new request",
+                    run_id=existing.id,
+                )
             return existing.id
         if not queued:  # driven here at once: the resume that follows needs no read back
             fresh = PipelineState(pipeline_id=pipeline_id, name=pipeline.name)
@@ -293,6 +303,12 @@ class Pipelines:
         if row.status == "queued" and state.status is PipelineStatus.RUNNING:
             state.status = PipelineStatus.QUEUED
         return PipelineResult.of(state, pipeline)
+
+    async def view(self, pipeline_id: str) -> PipelineView:
+        """The pipeline, stage by stage, as its journal says now (readable where the
+        pipeline is not registered, with only the stages it reached)."""
+        row, entries = await asyncio.to_thread(self.rows.load, pipeline_id)
+        return view_of(row, entries, self._pipelines.get(row.name))
 
     async def state(self, pipeline_id: str) -> PipelineState:
         """The pipeline's state folded from its journal."""

@@ -14,14 +14,15 @@ from pathlib import Path
 from bosun.errors import ConfigError
 from bosun.runtime.agent import Agent
 
-__all__ = ["load_agent", "load_agents"]
+__all__ = ["load_agent", "load_agents", "load_attribute"]
 
 
-def load_agent(target: str) -> Agent:
-    """The `Agent` at ``module:attribute`` (the working directory is importable)."""
+def load_attribute(target: str, *, example: str) -> object:
+    """The object at ``module:attribute`` (the working directory is importable); `example`
+    shows the expected form in the error."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
-        raise ConfigError(f"{target!r}: expected MODULE:AGENT, e.g. myapp.agents:support")
+        raise ConfigError(f"{target!r}: expected {example}")
     cwd = str(Path.cwd())
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
@@ -29,7 +30,14 @@ def load_agent(target: str) -> Agent:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"cannot import {module_name!r}: {exc}") from exc
-    agent = getattr(module, attr, None)
+    if not hasattr(module, attr):
+        raise ConfigError(f"{module_name!r} has no attribute {attr!r}")
+    return getattr(module, attr)
+
+
+def load_agent(target: str) -> Agent:
+    """The `Agent` at ``module:attribute`` (the working directory is importable)."""
+    agent = load_attribute(target, example="MODULE:AGENT, e.g. myapp.agents:support")
     if not isinstance(agent, Agent):
         raise ConfigError(f"{target} is not a bosun.Agent")
     return agent

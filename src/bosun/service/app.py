@@ -12,6 +12,7 @@ GET  /v1/escalations, POST .../{id}/claim, .../resolve  people take and resolve 
 GET  /healthz /readyz /metrics     liveness, readiness (store reachable), Prometheus
 GET  /docs /redoc /openapi.json    the API's documentation, served whole (works offline)
 /v1/kb/documents, /v1/kb/search     the knowledge base (bosun.service.kb_routes)
+/v1/pipelines/{name}/runs, /v1/pipelines/runs/{id}   pipelines (bosun.service.pipeline_routes)
 ```
 
 Errors are RFC 9457 problem details (`bosun.service.problems`). The API holds no state of its
@@ -26,7 +27,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -44,6 +45,7 @@ from bosun.observe.metrics import RunMetrics
 from bosun.runtime.state import RunStatus
 from bosun.service.kb_routes import kb_router
 from bosun.service.metrics import ServiceMetrics
+from bosun.service.pipeline_routes import pipeline_router
 from bosun.service.problems import NotReady, install_problem_handlers, problem_responses
 from bosun.service.schemas import (
     ApprovalDecision,
@@ -60,6 +62,9 @@ from bosun.service.schemas import (
 )
 from bosun.service.worker import Worker
 from bosun.trust import Content, Trust
+
+if TYPE_CHECKING:
+    from bosun.orchestration import Pipelines, PipelineWorker
 
 __all__ = ["create_app"]
 
@@ -115,9 +120,12 @@ def create_app(
     settings: ServiceSettings | None = None,
     worker: Worker | None = None,
     metrics: ServiceMetrics | None = None,
+    pipelines: Pipelines | None = None,
+    pipeline_worker: PipelineWorker | None = None,
 ) -> FastAPI:
     """The API over `gateway`. With `worker`, it runs embedded (``bosun serve``): started and
-    stopped with the app, and woken at once when a run is queued."""
+    stopped with the app, and woken at once when a run is queued; `pipeline_worker` the same
+    for the `pipelines` served."""
     queue = RunQueue(store)
     if metrics is None:
         observer = gateway.runtime.observer
@@ -135,13 +143,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        serving = None if worker is None else asyncio.create_task(worker.serve(stop))
+        serving = [
+            asyncio.create_task(w.serve(stop)) for w in (worker, pipeline_worker) if w is not None
+        ]
         try:
             yield
         finally:
             stop.set()
-            if serving is not None:
-                await serving
+            await asyncio.gather(*serving)
             await gateway.runtime.aclose()
 
     # /docs and /redoc from files shipped in a package (fastapi-offline), not a CDN: the
@@ -161,6 +170,8 @@ def create_app(
     service.metrics.instrument(app)
     app.include_router(router)
     app.include_router(kb_router(_limited))
+    app.state.pipelines = pipelines
+    app.include_router(pipeline_router(_limited))
     if service.settings.dashboard:
         from bosun.service.dashboard import mount
 

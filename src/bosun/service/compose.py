@@ -5,8 +5,10 @@ compose(settings, agents)
   store    Store.open(settings.resolved_database_url)            (or the one handed in)
   runtime  Runtime(store, agents, PII vault, injection screen, cost guard, metrics)
   gateway  Gateway(runtime, ApiKeys(store, roles), rate limiter, screen)
+  pipelines Pipelines(runtime, pipelines): their agents join the runtime  (when any given)
   worker   Worker(runtime, webhooks, trace exporter, online evaluation + shadow jobs)
-  app      create_app(gateway, store, worker)                      (System.app(), on demand)
+           PipelineWorker(pipelines) beside it                    (when any pipelines)
+  app      create_app(gateway, store, worker, pipelines)           (System.app(), on demand)
 ```
 
 `bosun serve`, `bosun worker`, `bosun inbox`, the demo and the service tests all build through
@@ -27,6 +29,9 @@ from bosun.gateway.auth import ApiKeys, Roles
 from bosun.gateway.gateway import Gateway
 from bosun.gateway.ratelimit import RateLimiter, RateLimitPolicy
 from bosun.observe.metrics import RunMetrics
+from bosun.orchestration.pipeline import Pipeline
+from bosun.orchestration.runner import Pipelines
+from bosun.orchestration.worker import PipelineWorker
 from bosun.runtime.agent import Agent
 from bosun.runtime.runtime import Runtime
 from bosun.service.worker import Worker
@@ -64,6 +69,10 @@ class System:
     """The perimeter in front of the runtime."""
     worker: Worker | None
     """Claims queued runs; None for an API-only process."""
+    pipelines: Pipelines | None = None
+    """The served pipelines over the runtime; None when there are none."""
+    pipeline_worker: PipelineWorker | None = None
+    """Claims queued pipelines (beside `worker`); None without pipelines or a worker."""
     _app: FastAPI | None = field(default=None, repr=False)
 
     @property
@@ -77,7 +86,12 @@ class System:
             from bosun.service.app import create_app
 
             self._app = create_app(
-                self.gateway, store=self.store, settings=self.settings.service, worker=self.worker
+                self.gateway,
+                store=self.store,
+                settings=self.settings.service,
+                worker=self.worker,
+                pipelines=self.pipelines,
+                pipeline_worker=self.pipeline_worker,
             )
         return self._app
 
@@ -99,23 +113,37 @@ def compose(
     store: Store | None = None,
     worker: bool = True,
     warm: bool = False,
+    pipelines: Sequence[Pipeline] = (),
 ) -> System:
-    """Build the system for `agents` as `settings` say. `store` defaults to the configured
-    database (migrated on open); ``worker=False`` builds an API-only process; ``warm=True``
-    loads the PII recognizers now rather than in the first run (long-lived processes)."""
-    if not agents:
+    """Build the system for `agents` and `pipelines` as `settings` say. `store` defaults to
+    the configured database (migrated on open); ``worker=False`` builds an API-only process;
+    ``warm=True`` loads the PII recognizers now rather than in the first run (long-lived
+    processes). The pipelines' agents are served too."""
+    if not agents and not pipelines:
         raise ConfigError(
-            "no agents to serve: pass --agent MODULE:AGENT or set agents in bosun.toml"
+            "no agents to serve: pass --agent MODULE:AGENT (or --pipeline MODULE:PIPELINE), "
+            "or set agents (or pipelines) in bosun.toml"
         )
     store = store if store is not None else Store.open(settings.resolved_database_url)
     runtime = build_runtime(settings, agents, store=store, warm=warm)
+    # Before the gateway: the pipelines' agents join the runtime here, and the submitter
+    # role's tool scopes are drawn from the runtime's agents.
+    served = Pipelines(runtime, pipelines) if pipelines else None
     gateway = build_gateway(runtime, settings, store=store)
+    run_worker = build_worker(runtime, settings, store=store) if worker else None
+    pipeline_worker = None
+    if served is not None and run_worker is not None:
+        pipeline_worker = PipelineWorker(
+            served, owner=f"{run_worker.owner}:pipelines", settings=settings.service
+        )
     return System(
         settings=settings,
         store=store,
         runtime=runtime,
         gateway=gateway,
-        worker=build_worker(runtime, settings, store=store) if worker else None,
+        worker=run_worker,
+        pipelines=served,
+        pipeline_worker=pipeline_worker,
     )
 
 

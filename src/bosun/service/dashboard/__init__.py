@@ -6,6 +6,7 @@ login.py          GET/POST /login (API key -> signed session cookie), POST /logo
 approvals.py      the approvals queue: evidence, edit within the tool's schema, decide
 escalations.py    handoff packages: claim, hand back, close
 runs.py           runs list (filters, keyset pages), a run: waterfall, journal replay, feedback
+pipelines.py      a pipeline: its stages, each stage run linked to the run view
 ops.py            charts over time (charts.py: server-rendered SVG) from bosun.data.operations
 prompts.py        the prompt console's pages; prompt_actions.py its changes; gates.py the
                   evaluation gate run in the background

@@ -21,6 +21,7 @@ from bosun.service.dashboard import (
     escalations,
     login,
     ops,
+    pipelines,
     prompt_actions,
     prompts,
     runs,
@@ -64,7 +65,7 @@ def mount(
         notify=notify,
     )
     app.state.dashboard = dash
-    for module in (login, approvals, escalations, runs, ops, prompts, prompt_actions):
+    for module in (login, approvals, escalations, runs, pipelines, ops, prompts, prompt_actions):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="dashboard-static")
     inner = app.router.lifespan_context
