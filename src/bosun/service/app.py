@@ -68,6 +68,8 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_...
 _EVENT_POLL_S = 0.2
 _MAX_EMAIL_BYTES = 5_000_000
 _DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts and styles
+_RECOUNT_S = 0.5
+_REFUSED_RECOUNT_S = 0.1
 
 
 @dataclass
@@ -81,26 +83,56 @@ class Service:
     queue: RunQueue
     metrics: ServiceMetrics
     worker: Worker | None = None
-    _depth: float = 0.0
-    _depth_at: float = field(default=-1.0)
+    _admitting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _counted: int = 0
+    """Runs queued at the last count, plus those admitted since (stored or on their way)."""
+    _counted_at: float = -1.0
+    _storing: int = 0
+    """Admitted runs not stored yet."""
 
     def notify(self) -> None:
         """Wake the embedded worker: a run was queued."""
         if self.worker is not None:
             self.worker.notify()
 
-    async def check_backlog(self) -> None:
-        """429 when the queue is over its limit (counted at most twice a second)."""
-        now = time.monotonic()
-        if self._depth_at < 0 or now - self._depth_at > 0.5:
-            self._depth = await asyncio.to_thread(self.queue.depth)
-            self._depth_at = now
-        if self._depth >= self.settings.max_queue:
-            raise RateLimited(
-                f"the run queue is full ({int(self._depth)} waiting); retry later",
-                retry_after=max(1, math.ceil(self.settings.poll_s * 4)),
-            )
-        self._depth += 1
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Admit one run to the queue for the body of the block, or raise 429 when the queue
+        is at its limit.
+
+        The decision and the count it rests on are taken under one lock, and each admission
+        counts at once, before its run is stored: concurrent requests used to read the same
+        cached count and all pass (50 allowed, 128 queued). The queue is counted in the store
+        at most every `_RECOUNT_S` (and again before refusing, at most every `_REFUSED_RECOUNT_S`,
+        since workers drain it); admissions still being stored are added to that count, so it
+        can only run high, never low. Exact for one API process; several processes sharing a
+        store may each admit up to the limit between two counts.
+        """
+        limit = self.settings.max_queue
+        async with self._admitting:
+            age = time.monotonic() - self._counted_at
+            if (
+                self._counted_at < 0
+                or age > _RECOUNT_S
+                or (self._counted >= limit and age > _REFUSED_RECOUNT_S)
+            ):
+                storing = self._storing  # read first: one stored meanwhile is counted twice
+                depth = await asyncio.to_thread(self.queue.depth)
+                self._counted, self._counted_at = depth + storing, time.monotonic()
+            if self._counted >= limit:
+                raise RateLimited(
+                    f"the run queue is full ({self._counted} waiting, limit {limit}); retry later",
+                    retry_after=max(1, math.ceil(self.settings.poll_s * 4)),
+                )
+            self._counted += 1
+            self._storing += 1
+        try:
+            yield
+        except BaseException:
+            self._counted -= 1  # nothing was queued
+            raise
+        finally:
+            self._storing -= 1
 
     async def run_out(self, who: Principal, run_id: str) -> RunOut:
         """A run as the API shows it to `who`."""
@@ -216,20 +248,20 @@ async def submit_run(
 ) -> RunOut:
     """Submit a run; a worker drives it. The same request again under an idempotency key
     returns its run; a different request (agent or input) under that key is a 409."""
-    await service.check_backlog()
     parts: str | list[Content]
     if isinstance(body.input, str):
         parts = body.input
     else:
         parts = [Content(text=p.text, trust=Trust(p.trust), source=p.source) for p in body.input]
-    run_id = await service.gateway.submit(
-        who,
-        body.agent,
-        parts,
-        idempotency_key=body.idempotency_key or idempotency_key,
-        conversation=body.conversation_id,
-        thread=body.thread_id,
-    )
+    async with service.admitted():
+        run_id = await service.gateway.submit(
+            who,
+            body.agent,
+            parts,
+            idempotency_key=body.idempotency_key or idempotency_key,
+            conversation=body.conversation_id,
+            thread=body.thread_id,
+        )
     service.notify()
     return await service.run_out(who, run_id)
 
@@ -273,11 +305,11 @@ async def submit_email(
         if len(raw) > _MAX_EMAIL_BYTES:
             raise InvalidInput(f"the message is over {_MAX_EMAIL_BYTES} bytes", status=413)
     parsed = await asyncio.to_thread(parse_email, bytes(raw))
-    await service.check_backlog()
     parts = parts_for(parsed, template=service.settings.inbox_instruction)
-    run_id = await service.gateway.submit(
-        who, name, parts, idempotency_key=message_key(parsed), thread=thread_key(parsed)
-    )
+    async with service.admitted():
+        run_id = await service.gateway.submit(
+            who, name, parts, idempotency_key=message_key(parsed), thread=thread_key(parsed)
+        )
     service.notify()
     return await service.run_out(who, run_id)
 
