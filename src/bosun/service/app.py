@@ -24,6 +24,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -43,6 +44,7 @@ from bosun.gateway.gateway import Gateway
 from bosun.observe.metrics import RunMetrics
 from bosun.runtime.state import RunStatus
 from bosun.service.kb_routes import kb_router
+from bosun.service.lanes import ApiLane, Lanes
 from bosun.service.metrics import ServiceMetrics
 from bosun.service.problems import NotReady, install_problem_handlers, problem_responses
 from bosun.service.schemas import (
@@ -89,6 +91,7 @@ class Service:
     _counted_at: float = -1.0
     _storing: int = 0
     """Admitted runs not stored yet."""
+    _counter: ThreadPoolExecutor | None = None
 
     def notify(self) -> None:
         """Wake the embedded worker: a run was queued."""
@@ -117,7 +120,7 @@ class Service:
                 or (self._counted >= limit and age > _REFUSED_RECOUNT_S)
             ):
                 storing = self._storing  # read first: one stored meanwhile is counted twice
-                depth = await asyncio.to_thread(self.queue.depth)
+                depth = await self._count()
                 self._counted, self._counted_at = depth + storing, time.monotonic()
             if self._counted >= limit:
                 raise RateLimited(
@@ -133,6 +136,15 @@ class Service:
             raise
         finally:
             self._storing -= 1
+
+    async def _count(self) -> int:
+        """The queue's depth, counted on a thread of the API's own: the default pool is
+        where the embedded worker's runs read and write, and the count (taken under the
+        admission lock) used to queue behind them, holding every submission for seconds."""
+        if self._counter is None:
+            self._counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bosun-admit")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._counter, self.queue.depth)
 
     async def run_out(self, who: Principal, run_id: str) -> RunOut:
         """A run as the API shows it to `who`."""
@@ -166,6 +178,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Before anything runs on a thread: requests get threads of their own (lanes.py).
+        asyncio.get_running_loop().set_default_executor(Lanes())
         stop = asyncio.Event()
         serving = None if worker is None else asyncio.create_task(worker.serve(stop))
         try:
@@ -175,6 +189,8 @@ def create_app(
             if serving is not None:
                 await serving
             await gateway.runtime.aclose()
+            if service._counter is not None:
+                service._counter.shutdown(wait=False)
 
     # /docs and /redoc from files shipped in a package (fastapi-offline), not a CDN: the
     # service often runs where the internet is out of reach, and the pages were blank there.
@@ -190,6 +206,7 @@ def create_app(
     )
     app.state.bosun = service
     install_problem_handlers(app)
+    app.add_middleware(ApiLane)
     service.metrics.instrument(app)
     app.include_router(router)
     app.include_router(kb_router(_limited))
