@@ -109,7 +109,8 @@ class ServiceSettings(BaseModel):
     sweep_s: float = Field(default=2.0, gt=0)
     """How often deadlines and webhook deliveries are checked."""
     max_attempts: int = Field(default=10, ge=1)
-    """Claims of one run before it is failed (a run that keeps killing its workers)."""
+    """Claims in a row that end without moving a run on before it is given up on (a run that
+    keeps killing its workers): failed, or escalated when its side effects may have happened."""
     max_queue: int = Field(default=10_000, ge=1)
     """Queued runs beyond which the API answers 429 with Retry-After."""
     shutdown_grace_s: float = Field(default=20.0, ge=0)

@@ -138,10 +138,41 @@ async def test_rate_limit_longer_than_allowed_escalates(store: Store) -> None:
     assert "3600" in result.handoff.reason  # type: ignore[union-attr]
 
 
+async def test_a_refusal_is_retried_once_with_the_refusal_noted(store: Store) -> None:
+    model = ScriptedModel([reply("Here is the refund policy.")], faults={0: Fault.refusal()})
+    sleeps = Sleeps()
+    async with Runtime(store=store, sleep=sleeps) as rt:
+        result = await rt.run(agent_with(model), "What is the refund policy?")
+    assert result.status is RunStatus.COMPLETED
+    assert result.output == "Here is the refund policy."
+    first, second = model.requests
+    note = second.messages[-1]
+    assert len(second.messages) == len(first.messages) + 1
+    assert note.role == "user" and "declined" in (note.content or "")
+    assert "I can't help with that." in (note.content or "")  # the refusal, quoted
+    assert kinds(store, result.run_id) == [
+        "run_started",
+        "model_error",
+        "model_response",
+        "run_finished",
+    ]
+    assert sleeps.delays == []  # a refusal is not load: no backoff
+    model.assert_consumed()
+
+
+async def test_a_second_refusal_escalates(store: Store) -> None:
+    model = ScriptedModel([], faults={0: Fault.refusal(), 1: Fault.refusal()})
+    async with Runtime(store=store, sleep=Sleeps()) as rt:
+        result = await rt.run(agent_with(model), "x")
+    assert result.status is RunStatus.ESCALATED
+    assert len(model.requests) == 2
+    assert "refus" in result.handoff.reason  # type: ignore[union-attr]
+    model.assert_consumed()
+
+
 @pytest.mark.parametrize(
     ("fault", "status"),
     [
-        (Fault.refusal(), RunStatus.ESCALATED),
         (Fault.context_too_long(), RunStatus.ESCALATED),
         (Fault.auth(), RunStatus.FAILED),
     ],

@@ -77,9 +77,12 @@ class Api:
         return {"Authorization": f"Bearer {self.keys[who]}"}
 
 
-def make_app(db_url: str, service: ServiceSettings) -> tuple[FastAPI, Store, dict[str, str]]:
-    """An app with an embedded worker over a fresh store, and API keys for: alice (submitter,
-    tenant acme), rita (reviewer, acme), bob (submitter, tenant globex), mo (monitor)."""
+def make_app(
+    db_url: str, service: ServiceSettings, *, embedded_worker: bool = True
+) -> tuple[FastAPI, Store, dict[str, str]]:
+    """An app with an embedded worker (unless not `embedded_worker`) over a fresh store, and
+    API keys for: alice (submitter, tenant acme), rita (reviewer, acme), bob (submitter,
+    tenant globex), mo (monitor)."""
     store = Store.open(db_url)
     settings = load_settings(service=service)
     metrics = RunMetrics()
@@ -94,5 +97,5 @@ def make_app(db_url: str, service: ServiceSettings) -> tuple[FastAPI, Store, dic
         "mo": api_keys.create("mo", tenant="acme", roles=["monitor"]).key,
     }
     gateway = Gateway(runtime=runtime, keys=api_keys)
-    worker = Worker(runtime, settings=service)
+    worker = Worker(runtime, settings=service) if embedded_worker else None
     return create_app(gateway, store=store, settings=service, worker=worker), store, keys

@@ -108,7 +108,9 @@ def subscription(url: str, **kw: Any) -> WebhookSubscription:
 
 
 async def a_run(store: Store, *, fault: Fault | None = None, tenant: str | None = None) -> str:
-    model = ScriptedModel([] if fault else [reply("done")], faults={0: fault} if fault else {})
+    # The fault twice: a refusal is asked again once before the run escalates.
+    faults = {0: fault, 1: fault} if fault else {}
+    model = ScriptedModel([] if fault else [reply("done")], faults=faults)
     agent = Agent(name="support", model=model)
     async with Runtime(store=store) as rt:
         result = await rt.run(agent, "hello", tenant=tenant)

@@ -466,6 +466,66 @@ async def test_a_run_claimed_too_often_is_failed(store: Store) -> None:
         assert world.effects == []
 
 
+async def _claim_and_lose(
+    rt: Runtime, run_id: str, settings: ServiceSettings, world: World, entered: int
+) -> None:
+    """A worker of its own claims the run, drives it until the `entered`-th ``wait`` starts,
+    and loses it there (its process went away mid-step): nothing more is written."""
+    worker = Worker(rt, settings=settings)
+    assert [c.run_id for c in await worker.claim()] == [run_id]
+    ended = terminal(rt.store, [run_id])
+    await until(lambda: len(world.entered) == entered or ended())
+    assert not ended(), rt.store.get_run(run_id)
+    await rt.abandon(run_id)
+    await until(lambda: not worker.in_flight)
+
+
+async def test_claims_that_moved_the_run_on_do_not_count_against_it(store: Store) -> None:
+    world = World()
+    agent = make_agent(world)
+    settings = service(lease_s=0.5, max_attempts=2)
+    async with Runtime(store=store) as api, Runtime(store=store, agents=[agent]) as rt:
+        run_id = await api.start(agent, "wait:g1 wait:g2 wait:g3")
+        # Three workers in a row lose it, each after finishing a step the one before could not.
+        await _claim_and_lose(rt, run_id, settings, world, entered=1)  # in g1
+        world.gates["g1"].set()
+        await _claim_and_lose(rt, run_id, settings, world, entered=3)  # g1 again, then g2
+        world.gates["g2"].set()
+        await _claim_and_lose(rt, run_id, settings, world, entered=5)  # g2 again, then g3
+        world.gates["g3"].set()
+        worker = Worker(rt, settings=settings)
+        async with serving(worker):
+            await until(terminal(store, [run_id]))
+        assert status(store, run_id) == "completed"
+        assert lease(store, run_id) == (None, 4)
+        # Every claim journaled something (at least the model's answer) before it was lost.
+        marks = [(e["attempt"], e["stalled"]) for e in entries(store, run_id, "run_reclaimed")]
+        assert marks == [(2, 0), (3, 0), (4, 0)]
+
+
+async def test_a_stuck_run_whose_effects_happened_is_escalated_not_failed(store: Store) -> None:
+    world = World()
+    agent = make_agent(world)
+    settings = service(lease_s=0.5, max_attempts=2)
+    async with Runtime(store=store) as api, Runtime(store=store, agents=[agent]) as rt:
+        run_id = await api.start(agent, "record:charged wait:never")
+        for entered in (1, 2, 3):  # every claim dies in the same step after the effect
+            await _claim_and_lose(rt, run_id, settings, world, entered=entered)
+        worker = Worker(rt, settings=settings)
+        async with serving(worker):
+            await until(lambda: status(store, run_id) not in ("queued", "running"))
+        assert world.effects == [(run_id, "charged")]
+        assert status(store, run_id) == "escalated"
+        (finished,) = entries(store, run_id, "run_finished")
+        assert finished["error"] is None
+        handoff = finished["handoff"]
+        assert handoff["reason"].startswith("gave up after 2 claims in a row")
+        assert "side effects may already have happened" in handoff["reason"]
+        assert [a["tool"] for a in handoff["actions_taken"]] == ["record"]
+        assert ("run_abandoned", worker.owner) in audited(store, run_id)
+        assert lease(store, run_id) == (None, 4)
+
+
 async def test_a_worker_reclaiming_its_own_run_drives_it_once(store: Store) -> None:
     world = World()
     agent = make_agent(world)

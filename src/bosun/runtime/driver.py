@@ -23,6 +23,7 @@ from bosun.errors import (
     ModelBadResponse,
     ModelError,
     ModelRateLimited,
+    ModelRefusal,
     StoreError,
     UserError,
 )
@@ -36,6 +37,7 @@ from bosun.models.base import (
     ModelResponse,
     ModelSettings,
     ToolCall,
+    UserMessage,
     estimate_usage,
 )
 from bosun.runtime.agent import ASK_HUMAN
@@ -278,6 +280,7 @@ class RunDriver(ToolCalls):
             context=call_context(self.state, side_effect_tools=self._side_effect_tools),
         )
         attempt = 0
+        refused = False
         while True:
             attempt += 1
             wall = self.agent.budget.max_wall_s
@@ -291,9 +294,15 @@ class RunDriver(ToolCalls):
                 await self._escalate(self.agent.budget.wall_time(spent) or "wall time")
                 return None
             except ModelError as exc:
-                delay = await self._model_failed(exc, attempt, t0)
+                delay = await self._model_failed(exc, attempt, t0, retry_refusal=not refused)
                 if delay is None:
                     return None
+                if isinstance(exc, ModelRefusal):
+                    # Refusals are often spurious (a filter tripped by a word): ask once more,
+                    # telling the model what it said, before a person has to look.
+                    refused = True
+                    request = _with_refusal_noted(request, exc)
+                    continue  # at once: a refusal is not load, no backoff
                 await self._sleep(delay)
                 continue
             latency_ms = (time.monotonic() - t0) * 1000
@@ -360,8 +369,11 @@ class RunDriver(ToolCalls):
             update["usage"] = estimate_usage(self.state.messages, response.text, calls)
         return response.model_copy(update=update)
 
-    async def _model_failed(self, exc: ModelError, attempt: int, t0: float) -> float | None:
-        """Journal the failure; return the delay before retrying, or None when the run stopped."""
+    async def _model_failed(
+        self, exc: ModelError, attempt: int, t0: float, *, retry_refusal: bool = False
+    ) -> float | None:
+        """Journal the failure; return the delay before retrying, or None when the run stopped.
+        With `retry_refusal`, a refusal is retried at once (the caller notes it in the request)."""
         latency_ms = (time.monotonic() - t0) * 1000
         # One entry per model an exhausted fallback chain tried, each with its model id.
         for entry, columns in failure_entries(exc, attempt=attempt, latency_ms=latency_ms):
@@ -370,6 +382,8 @@ class RunDriver(ToolCalls):
         if isinstance(exc, ModelAuthError):
             await self._finish(RunStatus.FAILED, error=f"model authentication failed: {exc}")
             return None
+        if isinstance(exc, ModelRefusal) and retry_refusal:
+            return 0.0
         if not exc.retryable:
             await self._escalate(f"the model call failed ({exc.kind}): {exc}")
             return None
@@ -530,3 +544,15 @@ class RunDriver(ToolCalls):
             self._deferred = ops
         else:
             await self._write(ops)
+
+
+def _with_refusal_noted(request: ModelRequest, refusal: ModelRefusal) -> ModelRequest:
+    """The request again, with a note that the model declined it and what it said."""
+    note = UserMessage(
+        content=(
+            "Your previous reply declined this request: "
+            f"{safe_text(str(refusal))[:500]!r}. If the request is legitimate, answer it; "
+            "if it truly cannot be done, say why in plain words."
+        )
+    )
+    return request.model_copy(update={"messages": (*request.messages, note)})

@@ -25,7 +25,7 @@ from bosun.errors import (
 from bosun.runtime.agent import Agent
 from bosun.runtime.budget import SpendGuard
 from bosun.runtime.driver import RunDriver, next_step
-from bosun.runtime.recording import record
+from bosun.runtime.recording import record, safe_text
 from bosun.runtime.results import JournalObserver, RunResult, RunSnapshot, StepResult
 from bosun.runtime.starting import (
     Input,
@@ -35,7 +35,7 @@ from bosun.runtime.starting import (
     started_payload,
     who_and_where,
 )
-from bosun.runtime.state import Entry, RunState, RunStatus
+from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
 from bosun.runtime.threads import ThreadContexts
 from bosun.tools.breaker import BreakerState
 from bosun.tools.pipeline import ToolExecutor
@@ -515,6 +515,44 @@ class Runtime:
                 approver=by,
                 extra={"output": output, "error": error},
             )
+        return RunResult.of(state)
+
+    async def escalate(
+        self, run_id: str, reason: str, *, by: str, audit: str, question: str | None = None
+    ) -> RunResult:
+        """Hand a run that nothing drives in this process to a person (a worker giving up on
+        a run whose side effects already happened: failing it would hide them). The caller
+        holds its lease; a finished or parked run is returned as it is."""
+        state = await self._load(run_id)
+        if state.status.terminal or state.status.parked:
+            return RunResult.of(state)
+        failed = sum(not a.ok for a in state.actions)
+        handoff = Handoff(
+            reason=safe_text(reason),
+            summary=safe_text(
+                f"Objective: {state.objective[:500]}\n"
+                f"Progress: {state.model_calls} model calls, {state.tool_calls} tool calls "
+                f"({failed} failed)."
+            ),
+            actions_taken=tuple(state.actions),
+            pending_question=question or "What is left to do for this request, if anything?",
+        )
+        handoff_json = handoff.model_dump(mode="json")
+        payload = {
+            "status": RunStatus.ESCALATED.value,
+            "output": None,
+            "handoff": handoff_json,
+            "error": None,
+        }
+        await self._append(
+            state,
+            "run_finished",
+            payload,
+            status=RunStatus.ESCALATED,
+            audit=audit,
+            approver=by,
+            extra={"handoff": json.dumps(handoff_json)},
+        )
         return RunResult.of(state)
 
     async def note(self, run_id: str, kind: str, payload: dict[str, Any], *, by: str) -> None:

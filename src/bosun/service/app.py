@@ -25,6 +25,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,6 +45,7 @@ from bosun.gateway.gateway import Gateway
 from bosun.observe.metrics import RunMetrics
 from bosun.runtime.state import RunStatus
 from bosun.service.kb_routes import kb_router
+from bosun.service.lanes import ApiLane, Lanes
 from bosun.service.metrics import ServiceMetrics
 from bosun.service.pipeline_routes import pipeline_router
 from bosun.service.problems import NotReady, install_problem_handlers, problem_responses
@@ -73,6 +75,8 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_...
 _EVENT_POLL_S = 0.2
 _MAX_EMAIL_BYTES = 5_000_000
 _DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts and styles
+_RECOUNT_S = 0.5
+_REFUSED_RECOUNT_S = 0.1
 
 
 @dataclass
@@ -86,26 +90,66 @@ class Service:
     queue: RunQueue
     metrics: ServiceMetrics
     worker: Worker | None = None
-    _depth: float = 0.0
-    _depth_at: float = field(default=-1.0)
+    _admitting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _counted: int = 0
+    """Runs queued at the last count, plus those admitted since (stored or on their way)."""
+    _counted_at: float = -1.0
+    _storing: int = 0
+    """Admitted runs not stored yet."""
+    _counter: ThreadPoolExecutor | None = None
 
     def notify(self) -> None:
         """Wake the embedded worker: a run was queued."""
         if self.worker is not None:
             self.worker.notify()
 
-    async def check_backlog(self) -> None:
-        """429 when the queue is over its limit (counted at most twice a second)."""
-        now = time.monotonic()
-        if self._depth_at < 0 or now - self._depth_at > 0.5:
-            self._depth = await asyncio.to_thread(self.queue.depth)
-            self._depth_at = now
-        if self._depth >= self.settings.max_queue:
-            raise RateLimited(
-                f"the run queue is full ({int(self._depth)} waiting); retry later",
-                retry_after=max(1, math.ceil(self.settings.poll_s * 4)),
-            )
-        self._depth += 1
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Admit one run to the queue for the body of the block, or raise 429 when the queue
+        is at its limit.
+
+        The decision and the count it rests on are taken under one lock, and each admission
+        counts at once, before its run is stored: concurrent requests used to read the same
+        cached count and all pass (50 allowed, 128 queued). The queue is counted in the store
+        at most every `_RECOUNT_S` (and again before refusing, at most every `_REFUSED_RECOUNT_S`,
+        since workers drain it); admissions still being stored are added to that count, so it
+        can only run high, never low. Exact for one API process; several processes sharing a
+        store may each admit up to the limit between two counts.
+        """
+        limit = self.settings.max_queue
+        async with self._admitting:
+            age = time.monotonic() - self._counted_at
+            if (
+                self._counted_at < 0
+                or age > _RECOUNT_S
+                or (self._counted >= limit and age > _REFUSED_RECOUNT_S)
+            ):
+                storing = self._storing  # read first: one stored meanwhile is counted twice
+                depth = await self._count()
+                self._counted, self._counted_at = depth + storing, time.monotonic()
+            if self._counted >= limit:
+                raise RateLimited(
+                    f"the run queue is full ({self._counted} waiting, limit {limit}); retry later",
+                    retry_after=max(1, math.ceil(self.settings.poll_s * 4)),
+                )
+            self._counted += 1
+            self._storing += 1
+        try:
+            yield
+        except BaseException:
+            self._counted -= 1  # nothing was queued
+            raise
+        finally:
+            self._storing -= 1
+
+    async def _count(self) -> int:
+        """The queue's depth, counted on a thread of the API's own: the default pool is
+        where the embedded worker's runs read and write, and the count (taken under the
+        admission lock) used to queue behind them, holding every submission for seconds."""
+        if self._counter is None:
+            self._counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bosun-admit")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._counter, self.queue.depth)
 
     async def run_out(self, who: Principal, run_id: str) -> RunOut:
         """A run as the API shows it to `who`."""
@@ -142,6 +186,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Before anything runs on a thread: requests get threads of their own (lanes.py).
+        asyncio.get_running_loop().set_default_executor(Lanes())
         stop = asyncio.Event()
         serving = [
             asyncio.create_task(w.serve(stop)) for w in (worker, pipeline_worker) if w is not None
@@ -152,6 +198,8 @@ def create_app(
             stop.set()
             await asyncio.gather(*serving)
             await gateway.runtime.aclose()
+            if service._counter is not None:
+                service._counter.shutdown(wait=False)
 
     # /docs and /redoc from files shipped in a package (fastapi-offline), not a CDN: the
     # service often runs where the internet is out of reach, and the pages were blank there.
@@ -167,6 +215,7 @@ def create_app(
     )
     app.state.bosun = service
     install_problem_handlers(app)
+    app.add_middleware(ApiLane)
     service.metrics.instrument(app)
     app.include_router(router)
     app.include_router(kb_router(_limited))
@@ -227,20 +276,20 @@ async def submit_run(
 ) -> RunOut:
     """Submit a run; a worker drives it. The same request again under an idempotency key
     returns its run; a different request (agent or input) under that key is a 409."""
-    await service.check_backlog()
     parts: str | list[Content]
     if isinstance(body.input, str):
         parts = body.input
     else:
         parts = [Content(text=p.text, trust=Trust(p.trust), source=p.source) for p in body.input]
-    run_id = await service.gateway.submit(
-        who,
-        body.agent,
-        parts,
-        idempotency_key=body.idempotency_key or idempotency_key,
-        conversation=body.conversation_id,
-        thread=body.thread_id,
-    )
+    async with service.admitted():
+        run_id = await service.gateway.submit(
+            who,
+            body.agent,
+            parts,
+            idempotency_key=body.idempotency_key or idempotency_key,
+            conversation=body.conversation_id,
+            thread=body.thread_id,
+        )
     service.notify()
     return await service.run_out(who, run_id)
 
@@ -284,11 +333,11 @@ async def submit_email(
         if len(raw) > _MAX_EMAIL_BYTES:
             raise InvalidInput(f"the message is over {_MAX_EMAIL_BYTES} bytes", status=413)
     parsed = await asyncio.to_thread(parse_email, bytes(raw))
-    await service.check_backlog()
     parts = parts_for(parsed, template=service.settings.inbox_instruction)
-    run_id = await service.gateway.submit(
-        who, name, parts, idempotency_key=message_key(parsed), thread=thread_key(parsed)
-    )
+    async with service.admitted():
+        run_id = await service.gateway.submit(
+            who, name, parts, idempotency_key=message_key(parsed), thread=thread_key(parsed)
+        )
     service.notify()
     return await service.run_out(who, run_id)
 

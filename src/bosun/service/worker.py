@@ -2,6 +2,9 @@
 
 ```
 loop:       claim up to (concurrency - in flight) runs  -> drive each in its own task
+            (a run claimed again journals ``run_reclaimed``; after max_attempts claims in a
+            row that moved it on not at all it is given up on: failed, or escalated when
+            its side effects may have happened)
 heartbeat:  every lease/3 s renew the leases; a lost lease -> stop driving, write nothing;
             a requested cancel -> cancel the run (journaled by this worker)
 sweep:      parked runs past their deadline -> reject / close / escalate further;
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import os
 import secrets
@@ -46,6 +50,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 APPROVAL_TIMEOUT = "system:approval-timeout"
+RECLAIMED = "run_reclaimed"  # journaled when a run is claimed again, with the stalled streak
 ESCALATION_TIMEOUT = "system:escalation-timeout"
 
 
@@ -164,15 +169,8 @@ class Worker:
         try:
             if claim.cancel_requested_by:
                 await self.runtime.cancel(run_id, by=claim.cancel_requested_by)
-            elif claim.attempts > self.settings.max_attempts:
-                await self.runtime.finish(
-                    run_id,
-                    RunStatus.FAILED,
-                    by=self.owner,
-                    audit="run_abandoned",
-                    error=f"gave up after {claim.attempts - 1} claims: every worker that drove "
-                    "this run died or lost it",
-                )
+            elif claim.attempts > 1 and await self._poisoned(claim):
+                pass  # ended: the claims before this one died without moving the run on
             else:
                 await self.runtime.resume(run_id)
             self.driven += 1
@@ -196,6 +194,51 @@ class Worker:
                 del self._tasks[run_id]
                 if self._wake is not None:
                     self._wake.set()
+
+    async def _poisoned(self, claim: Claim) -> bool:
+        """Journal that the run was claimed again, and give up on it once ``max_attempts``
+        claims in a row ended without its journal moving on: a run that kills every worker
+        at the same step. A claim that made progress before it was lost (its worker was
+        killed, or its lease lapsed, for reasons of its own) does not count, so a healthy run
+        caught in crashes is never given up on. A run given up on whose side effects may
+        have happened is escalated to a person, never failed quietly."""
+        run_id = claim.run_id
+        journal = await asyncio.to_thread(self.runtime.store.journal, run_id)
+        marks = [e for e in journal if e.kind == RECLAIMED]
+        if marks:  # the last claim that journaled one; claims since then journaled nothing
+            mark = json.loads(marks[-1].payload)
+            if marks[-1] is journal[-1]:  # stalled since: that claim and those after it
+                streak = int(mark["stalled"]) + claim.attempts - int(mark["attempt"])
+            else:  # that claim moved the run on; the ones after it died before they could
+                streak = claim.attempts - 1 - int(mark["attempt"])
+        else:  # the first claim may have moved it on (anything past run_started); no other
+            moved = any(e.kind != "run_started" for e in journal)
+            streak = claim.attempts - 2 if moved else claim.attempts - 1
+        if streak < self.settings.max_attempts:
+            await self.runtime.note(
+                run_id, RECLAIMED, {"attempt": claim.attempts, "stalled": streak}, by=self.owner
+            )
+            return False
+        why = (
+            f"gave up after {streak} claims in a row that made no progress: every worker that "
+            "drove this run died or lost it at the same point"
+        )
+        state = await self.runtime.state(run_id)
+        agent = self.runtime.agents.get(state.agent)
+        effecting = {t.name for t in agent.tools if t.policy.side_effect} if agent else set()
+        if state.started or any(a.tool in effecting for a in state.actions):
+            await self.runtime.escalate(
+                run_id,
+                f"{why}; side effects may already have happened",
+                by=self.owner,
+                audit="run_abandoned",
+                question="Check which of its actions took effect, then finish it by hand.",
+            )
+        else:
+            await self.runtime.finish(
+                run_id, RunStatus.FAILED, by=self.owner, audit="run_abandoned", error=why
+            )
+        return True
 
     async def _queue(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a queue operation on the worker's own threads: sync tools and store reads fill
