@@ -7,6 +7,7 @@ embedded worker live there) and yields the base URL; the tests talk HTTP with ht
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 
@@ -77,13 +78,21 @@ class Api:
         return {"Authorization": f"Bearer {self.keys[who]}"}
 
 
-def make_app(db_url: str, service: ServiceSettings) -> tuple[FastAPI, Store, dict[str, str]]:
-    """An app with an embedded worker over a fresh store, and API keys for: alice (submitter,
-    tenant acme), rita (reviewer, acme), bob (submitter, tenant globex), mo (monitor)."""
+def make_app(
+    db_url: str,
+    service: ServiceSettings,
+    *,
+    extra: Sequence[Agent] = (),
+    embedded_worker: bool = True,
+) -> tuple[FastAPI, Store, dict[str, str]]:
+    """An app with an embedded worker (unless told otherwise) over a fresh store, serving
+    `agents()` and `extra`, and API keys for: alice (submitter, tenant acme), rita
+    (reviewer, acme), bob (submitter, tenant globex), mo (monitor)."""
     store = Store.open(db_url)
     settings = load_settings(service=service)
     metrics = RunMetrics()
-    runtime = Runtime(store=store, agents=agents(), settings=settings, observer=metrics)
+    served = [*agents(), *extra]
+    runtime = Runtime(store=store, agents=served, settings=settings, observer=metrics)
     metrics.watch_breakers(runtime.breakers)
     roles = Roles.builtin(tool_scopes=["tools:*"])
     api_keys = ApiKeys(store, roles=roles)
@@ -94,5 +103,5 @@ def make_app(db_url: str, service: ServiceSettings) -> tuple[FastAPI, Store, dic
         "mo": api_keys.create("mo", tenant="acme", roles=["monitor"]).key,
     }
     gateway = Gateway(runtime=runtime, keys=api_keys)
-    worker = Worker(runtime, settings=service)
+    worker = Worker(runtime, settings=service) if embedded_worker else None
     return create_app(gateway, store=store, settings=service, worker=worker), store, keys

@@ -36,6 +36,7 @@ from bosun.runtime.starting import (
     who_and_where,
 )
 from bosun.runtime.state import Entry, RunState, RunStatus
+from bosun.runtime.streaming import TextHub
 from bosun.runtime.threads import ThreadContexts
 from bosun.tools.breaker import BreakerState
 from bosun.tools.pipeline import ToolExecutor
@@ -104,6 +105,8 @@ class Runtime:
         self._active: dict[str, asyncio.Task[RunState]] = {}
         self._drivers: dict[str, RunDriver] = {}
         self._thread_contexts: ThreadContexts | None = None
+        self.text = TextHub()
+        """Text of model answers as it comes, for listeners in this process (SSE)."""
         for agent in agents:
             self.register(agent)
 
@@ -341,6 +344,7 @@ class Runtime:
             screen=self.screen,
             spend=self.spend,
             threads=self._threads(),
+            hub=self.text,
         )
         self._drivers[run_id] = driver
         # Log lines written while the run is driven, by any logger, carry its id (and, with
@@ -352,6 +356,7 @@ class Runtime:
         if self._active.get(run_id) is task:
             del self._active[run_id]
             self._drivers.pop(run_id, None)
+            self.text.finished(run_id)
 
     # --- people -----------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ POST /v1/runs                      submit (202; queued for a worker; 429 + Retry
 POST /v1/inbox                     submit a raw RFC 5322 email (untrusted) to the inbox agent
 GET  /v1/runs, /v1/runs/{id}       list (cursor pages) / one run: status, outcome, steps, cost
 POST /v1/runs/{id}/cancel          cancel (200 done, 202 asked of the worker driving it)
-GET  /v1/runs/{id}/events          server-sent events: each journal entry as it lands
+GET  /v1/runs/{id}/events          server-sent events: each journal entry as it lands, text
 POST /v1/runs/{id}/feedback        thumbs, corrections
 GET  /v1/approvals, POST /v1/approvals/{id}          held calls; approve / reject / edit
 GET  /v1/escalations, POST .../{id}/claim, .../resolve  people take and resolve escalations
@@ -33,6 +33,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi_offline import FastAPIOffline
 
 from bosun.config import ServiceSettings
+from bosun.data.feed import JournalFeed
 from bosun.data.queue import RunQueue
 from bosun.data.store import Store
 from bosun.errors import InvalidInput, RateLimited, UserError
@@ -41,6 +42,7 @@ from bosun.gateway.email import message_key, parse_email, parts_for, thread_key
 from bosun.gateway.gateway import Gateway
 from bosun.observe.metrics import RunMetrics
 from bosun.runtime.state import RunStatus
+from bosun.service.events import follow
 from bosun.service.metrics import ServiceMetrics
 from bosun.service.problems import NotReady, install_problem_handlers, problem_responses
 from bosun.service.schemas import (
@@ -63,7 +65,6 @@ __all__ = ["create_app"]
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer bsn_...")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_... API key")
-_EVENT_POLL_S = 0.2
 _MAX_EMAIL_BYTES = 5_000_000
 _DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts and styles
 
@@ -81,6 +82,13 @@ class Service:
     worker: Worker | None = None
     _depth: float = 0.0
     _depth_at: float = field(default=-1.0)
+    _feed: JournalFeed | None = None
+
+    def journal_feed(self) -> JournalFeed:
+        """Wakes followers of runs' journals (made on the serving loop, on first use)."""
+        if self._feed is None:
+            self._feed = JournalFeed(self.store)
+        return self._feed
 
     def notify(self) -> None:
         """Wake the embedded worker: a run was queued."""
@@ -140,6 +148,8 @@ def create_app(
             stop.set()
             if serving is not None:
                 await serving
+            if service._feed is not None:
+                await service._feed.aclose()
             await gateway.runtime.aclose()
 
     # /docs and /redoc from files shipped in a package (fastapi-offline), not a CDN: the
@@ -227,6 +237,8 @@ async def submit_run(
         conversation=body.conversation_id,
         thread=body.thread_id,
     )
+    if body.stream:
+        service.gateway.runtime.text.expect(run_id)
     service.notify()
     return await service.run_out(who, run_id)
 
@@ -339,30 +351,34 @@ async def run_events(
     service: Svc,
     run_id: Annotated[str, Depends(_readable_run)],
     who: Caller,
-    request: Request,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=20, pattern=r"^-?[0-9]+$")
     ] = None,
+    text: bool = False,
 ) -> AsyncIterator[ServerSentEvent]:
     """Each journal entry as it lands (id = its position, event = its kind, data = the
     step without its payload), then a final ``run`` event with the run as
-    ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person."""
+    ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person. With
+    ``?text=true``, also ``text`` events (no id): the model's answer as it is written
+    (see `bosun.service.events`)."""
     after = int(last_event_id) if last_event_id is not None else -1
-    store = service.store
-    while not await request.is_disconnected():
-        # The status first: a run seen stopped has all its entries in the journal read next
-        # (the final entry and the status commit together), so none is missed.
-        status = RunStatus((await asyncio.to_thread(store.get_run, run_id)).status)
-        for step in await asyncio.to_thread(store.journal, run_id, after=after):
-            after = step.seq
-            yield ServerSentEvent(
-                data=StepOut.of(step).model_dump(mode="json"), event=step.kind, id=str(after)
-            )
-        if status.terminal or status.parked:
-            final = await service.run_out(who, run_id)
-            yield ServerSentEvent(data=final.model_dump(mode="json"), event="run")
-            return
-        await asyncio.sleep(_EVENT_POLL_S)
+    async with follow(service.journal_feed(), service.gateway.runtime.text, run_id, text) as wake:
+        while True:
+            # The status first: a run seen stopped has all its entries in the journal read
+            # next (the final entry and the status commit together), so none is missed.
+            run = await asyncio.to_thread(service.store.get_run, run_id)
+            for step in await asyncio.to_thread(service.store.journal, run_id, after=after):
+                after = step.seq
+                yield ServerSentEvent(
+                    data=StepOut.of(step).model_dump(mode="json"), event=step.kind, id=str(after)
+                )
+            status = RunStatus(run.status)
+            if status.terminal or status.parked:
+                final = await service.run_out(who, run_id)
+                yield ServerSentEvent(data=final.model_dump(mode="json"), event="run")
+                return
+            async for chunk in wake(after):
+                yield ServerSentEvent(data=chunk, event="text")
 
 
 @router.post(
