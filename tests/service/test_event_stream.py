@@ -22,6 +22,7 @@ import stream_worker
 from api_harness import Api, make_app
 
 from bosun.config import ServiceSettings
+from bosun.gateway.guardrails import SecretsGuard
 from bosun.models.openai import OpenAIModel
 from bosun.runtime import Agent
 from bosun.service import events
@@ -37,7 +38,10 @@ _spec.loader.exec_module(fake_provider)
 FAST = ServiceSettings(lease_s=5, poll_s=0.05, sweep_s=0.1, max_queue=50)
 DEADLINE_S = 60.0
 """Fail rather than hang; a healthy stream takes a second or two."""
-ANSWER = ("The answer ", "is ", "42.")
+ANSWER = ("The answer ", "is 4", "2. Next", " one.")
+SENTENCES = ["The answer is 42. ", "Next one."]
+"""What the client gets: text a sentence at a time (the last one with the entry)."""
+KEY = "sk-" + "proj-" + "Zq3" * 10 + "f3a9"
 GATE = threading.Event()
 """Opened by a test once its client follows the run: what comes after cannot be missed."""
 
@@ -85,17 +89,19 @@ def provider() -> Iterator[Provider]:
 
 
 @pytest.fixture
-def writer_api(db_url: str, provider: Provider) -> Iterator[Api]:
+def writer_api(request: pytest.FixtureRequest, db_url: str, provider: Provider) -> Iterator[Api]:
     """The API (embedded worker) with ``writer``: a real OpenAI-compatible model that calls
-    `gate`, then streams `ANSWER`."""
+    `gate`, then streams `ANSWER` (or the pieces a test gives with ``@pytest.mark.parametrize
+    ("answer", ...)``), behind the secrets guardrail."""
     GATE.clear()
+    answer = getattr(request, "param", ANSWER)
     model = OpenAIModel(model="fake-1", base_url=provider.url + "/v1", api_key="k")
     writer = Agent(name="writer", tools=[gate], model=model)
     provider.script(
         fake_provider.openai_stream(tool_calls=GATE_CALL, finish="tool_calls"),
-        fake_provider.openai_stream(*ANSWER, gap=0.05),
+        fake_provider.openai_stream(*answer, gap=0.05),
     )
-    app, store, keys = make_app(db_url, FAST, extra=[writer])
+    app, store, keys = make_app(db_url, FAST, extra=[writer], guardrails=SecretsGuard())
     with serve(app) as url:
         yield Api(url, store, keys)
     GATE.set()
@@ -147,13 +153,31 @@ def test_the_answer_streams_as_text_before_its_entry(writer_api: Api) -> None:
     final = json.loads(seen[-1]["data"])
     assert kinds[-1] == "run" and final["status"] == "completed"
     texts = [json.loads(e["data"]) for e in seen if e["event"] == "text"]
-    assert [t["text"] for t in texts] == list(ANSWER)
+    assert [t["text"] for t in texts] == SENTENCES
     assert "".join(t["text"] for t in texts) == final["output"]
     assert all(e["id"] == "" for e in seen if e["event"] == "text"), "text is not resumable"
     # The text comes before the entry that journals the answer, at the position it takes.
     answer_at = max(i for i, e in enumerate(seen) if e["event"] == "model_response")
     assert max(i for i, e in enumerate(seen) if e["event"] == "text") < answer_at
     assert {t["step"] for t in texts} == {int(seen[answer_at]["id"])}
+
+
+@pytest.mark.parametrize(
+    "writer_api",
+    [("Here it is. ", f"Use {KEY[:12]}", f"{KEY[12:]} for that. ", "Bye.")],
+    indirect=True,
+)
+def test_text_the_output_guardrails_refuse_never_leaves(writer_api: Api) -> None:
+    run_id = submit(writer_api, "writer", stream=True)
+    with follow(writer_api, run_id, "?text=true") as response:
+        seen = []
+        for event in sse(response):
+            seen.append(event)
+            GATE.set()
+    assert [json.loads(e["data"])["text"] for e in seen if e["event"] == "text"] == ["Here it is. "]
+    assert KEY[:12] not in "".join(e["data"] for e in seen)
+    final = json.loads(seen[-1]["data"])
+    assert final["status"] == "completed" and final["output"] is None  # blocked whole too
 
 
 def test_without_text_the_stream_is_the_journal_only(writer_api: Api) -> None:

@@ -58,6 +58,7 @@ from bosun.service.schemas import (
     RunSummary,
     StepOut,
 )
+from bosun.service.text_gate import SentenceGate
 from bosun.service.worker import Worker
 from bosun.trust import Content, Trust
 
@@ -359,16 +360,20 @@ async def run_events(
     """Each journal entry as it lands (id = its position, event = its kind, data = the
     step without its payload), then a final ``run`` event with the run as
     ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person. With
-    ``?text=true``, also ``text`` events (no id): the model's answer as it is written
-    (see `bosun.service.events`)."""
+    ``?text=true``, also ``text`` events (no id): the model's answer as it is written, a
+    sentence at a time after the output guardrails (see `bosun.service.events`)."""
     after = int(last_event_id) if last_event_id is not None else -1
-    async with follow(service.journal_feed(), service.gateway.runtime.text, run_id, text) as wake:
+    gateway = service.gateway
+    gate = SentenceGate(lambda: gateway.text_check(run_id))
+    async with follow(service.journal_feed(), gateway.runtime.text, run_id, text) as wake:
         while True:
             # The status first: a run seen stopped has all its entries in the journal read
             # next (the final entry and the status commit together), so none is missed.
             run = await asyncio.to_thread(service.store.get_run, run_id)
             for step in await asyncio.to_thread(service.store.journal, run_id, after=after):
                 after = step.seq
+                if (rest := gate.flush(step.seq)) is not None:
+                    yield ServerSentEvent(data=rest, event="text")
                 yield ServerSentEvent(
                     data=StepOut.of(step).model_dump(mode="json"), event=step.kind, id=str(after)
                 )
@@ -378,7 +383,8 @@ async def run_events(
                 yield ServerSentEvent(data=final.model_dump(mode="json"), event="run")
                 return
             async for chunk in wake(after):
-                yield ServerSentEvent(data=chunk, event="text")
+                if (released := await gate.add(chunk)) is not None:
+                    yield ServerSentEvent(data=released, event="text")
 
 
 @router.post(

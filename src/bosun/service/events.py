@@ -13,9 +13,9 @@ beside a separate worker process; bosun runs one worker process on SQLite), and 
 
 Text events carry no id: they are not journaled, so ``Last-Event-ID`` resumes the journal
 and a client that reconnects misses the text written while it was away (the answer is whole
-in the final ``run`` event). They are the model's raw text: PII placeholders stay
-placeholders, and output guardrails apply to the final ``run`` event, not to them; a client
-asks for them with ``?text=true``.
+in the final ``run`` event). They leave a sentence at a time, after the output guardrails
+(`bosun.service.text_gate`); PII placeholders stay placeholders (the final event resolves
+them for ``pii:read``). A client asks for them with ``?text=true``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Final
 
 from bosun.data.feed import JournalFeed
 from bosun.runtime.streaming import TextChunk, TextHub
@@ -37,7 +37,7 @@ _MAX_QUEUED: Final = 10_000
 """Text chunks held for a slow client; beyond, chunks are dropped (the final event has all)."""
 _WAKE: Final = object()
 
-Woken = Callable[[int], AsyncIterator[dict[str, Any]]]
+Woken = Callable[[int], AsyncIterator[TextChunk]]
 
 
 @asynccontextmanager
@@ -68,7 +68,7 @@ async def follow(feed: JournalFeed, hub: TextHub, run_id: str, text: bool) -> As
     except TimeoutError:
         wait_s = _FALLBACK_S
 
-    async def woken(after: int) -> AsyncIterator[dict[str, Any]]:
+    async def woken(after: int) -> AsyncIterator[TextChunk]:
         nonlocal waking
         while True:
             try:
@@ -80,7 +80,7 @@ async def follow(feed: JournalFeed, hub: TextHub, run_id: str, text: bool) -> As
                 waking = False
                 return
             if isinstance(item, TextChunk) and item.step > after:
-                yield {"step": item.step, "attempt": item.attempt, "text": item.text}
+                yield item
 
     try:
         yield woken
