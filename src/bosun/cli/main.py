@@ -17,6 +17,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from bosun.cli.drift import drift_command
+from bosun.cli.mcp import mcp_app
 from bosun.cli.memory import memory_app
 from bosun.cli.observe import alerts, costs, online, shadow
 from bosun.cli.options import DbOption, abbreviate, open_store, resolve_run
@@ -67,6 +68,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(escalations_app, name="escalations")
 app.add_typer(memory_app, name="memory")
+app.add_typer(mcp_app, name="mcp")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)
