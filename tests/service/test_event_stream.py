@@ -250,3 +250,12 @@ def test_entries_written_by_a_worker_in_another_process_stream(split_api: Api) -
     ids = [int(e["id"]) for e in seen if e["id"]]
     assert ids == list(range(len(final["steps"])))
     assert [e["event"] for e in seen].count("tool_result") == stream_worker.LOOKUPS
+
+
+def test_a_last_event_id_past_any_entry_resumes_with_nothing_more(writer_api: Api) -> None:
+    run_id = submit(writer_api, "writer", stream=True)
+    GATE.set()
+    with follow(writer_api, run_id, last="99999999999999999999") as response:
+        assert response.status_code == 200
+        seen = list(sse(response))
+    assert [e["event"] for e in seen] == ["run"]

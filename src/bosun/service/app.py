@@ -67,6 +67,7 @@ __all__ = ["create_app"]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer bsn_...")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_... API key")
 _MAX_EMAIL_BYTES = 5_000_000
+_MAX_SEQ = 2**31 - 1  # the largest journal position (steps.seq is an INTEGER)
 _DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts and styles
 
 
@@ -362,7 +363,9 @@ async def run_events(
     ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person. With
     ``?text=true``, also ``text`` events (no id): the model's answer as it is written, a
     sentence at a time after the output guardrails (see `bosun.service.events`)."""
-    after = int(last_event_id) if last_event_id is not None else -1
+    # Clamped to the journal's positions (a 32-bit column): an id past any entry means
+    # "nothing more", not a database error.
+    after = -1 if last_event_id is None else max(-1, min(int(last_event_id), _MAX_SEQ))
     gateway = service.gateway
     gate = SentenceGate(lambda: gateway.text_check(run_id))
     async with follow(service.journal_feed(), gateway.runtime.text, run_id, text) as wake:
