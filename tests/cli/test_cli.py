@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 import textwrap
 from pathlib import Path
 
@@ -58,6 +59,24 @@ def test_run_prints_outcome_and_steps_then_runs_show_it(agent_module: str) -> No
     shown = runner.invoke(app, ["runs", "show", run_id])
     assert shown.exit_code == 0, shown.output
     assert "HI" in shown.output
+
+
+def test_run_prints_the_text_as_it_comes_before_the_outcome(
+    agent_module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sys.modules, agent_module, raising=False)  # a fresh scripted model
+    streamed = runner.invoke(app, ["run", f"{agent_module}:agent", "say hi"])
+    assert streamed.exit_code == 0, streamed.output
+    assert streamed.output.startswith("HI\n"), streamed.output
+
+
+def test_run_no_stream_prints_the_outcome_only(
+    agent_module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sys.modules, agent_module, raising=False)  # a fresh scripted model
+    quiet = runner.invoke(app, ["run", f"{agent_module}:agent", "say hi", "--no-stream"])
+    assert quiet.exit_code == 0 and not quiet.output.startswith("HI"), quiet.output
+    assert "HI" in quiet.output  # in the outcome
 
 
 def test_run_rejects_bad_targets(agent_module: str) -> None:

@@ -6,7 +6,11 @@ Control endpoints (JSON):
 
 - ``POST /_script`` with ``{"replies": [reply, ...]}`` appends canned replies to a queue. A reply
   is ``{"status": 200, "headers": {...}, "json": <any>, "raw": "<text>", "delay": 0.0}``; ``json``
-  is sent as ``application/json`` and ``raw`` is sent as-is (for malformed bodies).
+  is sent as ``application/json`` and ``raw`` is sent as-is (for malformed bodies). A streamed
+  reply is ``{"sse": [{"event": "<name>", "data": <any>}, ...], "gap": 0.0, "cut": false}``:
+  server-sent events (``data`` JSON-encoded unless a string), each flushed on its own, ``gap``
+  seconds apart, after ``delay``; ``cut`` drops the connection before the last one. The request
+  log records ``first_event_at`` (``time.time()`` when the first event was flushed).
 - ``POST /_reset`` empties the queue and the request log.
 - ``GET /_requests`` returns ``{"requests": [...], "pending": n}``: every provider request received
   (method, path, lower-cased headers, body parsed as JSON) and how many replies are still queued.
@@ -94,10 +98,35 @@ class Handler(BaseHTTPRequestHandler):
                 }
             )
             reply = STATE.replies.popleft() if STATE.replies else None
+            entry = STATE.requests[-1]
         if reply is None:
             self._send_json(599, {"error": {"message": f"fake_provider: no reply for {self.path}"}})
             return
+        if "sse" in reply:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._stream(reply, entry)
+            return
         self._reply(reply)
+
+    def _stream(self, reply: dict[str, Any], entry: dict[str, Any]) -> None:
+        # HTTP/1.0 without a length: the body ends when the connection closes.
+        time.sleep(float(reply.get("delay", 0.0)))
+        self.send_response(int(reply.get("status", 200)))
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        events = list(reply["sse"])
+        if reply.get("cut"):
+            events = events[:-1]
+        for index, event in enumerate(events):
+            if index:
+                time.sleep(float(reply.get("gap", 0.0)))
+            data = event["data"] if isinstance(event["data"], str) else json.dumps(event["data"])
+            name = f"event: {event['event']}\n" if event.get("event") else ""
+            self.wfile.write(f"{name}data: {data}\n\n".encode())
+            self.wfile.flush()
+            if index == 0:
+                entry["first_event_at"] = time.time()
+        self.close_connection = True
 
     def _reply(self, reply: dict[str, Any]) -> None:
         time.sleep(float(reply.get("delay", 0.0)))
@@ -110,6 +139,54 @@ class Handler(BaseHTTPRequestHandler):
         # The client may have given up first (timeout tests): then there is no one to answer.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._send(int(reply.get("status", 200)), body, headers)
+
+
+def openai_stream(
+    *pieces: str,
+    tool_calls: list[dict[str, Any]] | None = None,
+    finish: str = "stop",
+    usage: tuple[int, int] = (11, 7),
+    **reply: Any,
+) -> dict[str, Any]:
+    """A streamed chat completion as a script reply: one chunk per text piece, then each tool
+    call fragment as given (``{"index", "id", "function": {"name", "arguments"}}``), the
+    finish reason, a usage chunk and ``[DONE]``. `reply` adds ``delay``, ``gap``, ``cut``."""
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return {
+            "data": {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "fake-1",
+                "choices": [choice],
+            }
+        }
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": piece}) for piece in pieces]
+    events += [chunk({"tool_calls": [fragment]}) for fragment in tool_calls or ()]
+    events.append(chunk({}, finish))
+    prompt, completion = usage
+    events.append(
+        {
+            "data": {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "fake-1",
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            }
+        }
+    )
+    events.append({"data": "[DONE]"})
+    return {"sse": events, **reply}
 
 
 def main() -> None:

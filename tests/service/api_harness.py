@@ -7,6 +7,7 @@ embedded worker live there) and yields the base URL; the tests talk HTTP with ht
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 
@@ -14,6 +15,7 @@ from bosun.config import ServiceSettings, load_settings
 from bosun.data.store import Store
 from bosun.gateway.auth import ApiKeys, Roles
 from bosun.gateway.gateway import Gateway
+from bosun.gateway.guardrails import Guardrail
 from bosun.models.base import ModelRequest, ModelResponse
 from bosun.observe.metrics import RunMetrics
 from bosun.runtime import Agent, Runtime
@@ -78,15 +80,21 @@ class Api:
 
 
 def make_app(
-    db_url: str, service: ServiceSettings, *, embedded_worker: bool = True
+    db_url: str,
+    service: ServiceSettings,
+    *,
+    extra: Sequence[Agent] = (),
+    embedded_worker: bool = True,
+    guardrails: Guardrail | None = None,
 ) -> tuple[FastAPI, Store, dict[str, str]]:
-    """An app with an embedded worker (unless not `embedded_worker`) over a fresh store, and
-    API keys for: alice (submitter, tenant acme), rita (reviewer, acme), bob (submitter,
-    tenant globex), mo (monitor)."""
+    """An app with an embedded worker (unless told otherwise) over a fresh store, serving
+    `agents()` and `extra`, and API keys for: alice (submitter, tenant acme), rita
+    (reviewer, acme), bob (submitter, tenant globex), mo (monitor)."""
     store = Store.open(db_url)
     settings = load_settings(service=service)
     metrics = RunMetrics()
-    runtime = Runtime(store=store, agents=agents(), settings=settings, observer=metrics)
+    served = [*agents(), *extra]  # behind `guardrails` when given
+    runtime = Runtime(store=store, agents=served, settings=settings, observer=metrics)
     metrics.watch_breakers(runtime.breakers)
     roles = Roles.builtin(tool_scopes=["tools:*"])
     api_keys = ApiKeys(store, roles=roles)
@@ -96,6 +104,6 @@ def make_app(
         "bob": api_keys.create("bob", tenant="globex", roles=["submitter"]).key,
         "mo": api_keys.create("mo", tenant="acme", roles=["monitor"]).key,
     }
-    gateway = Gateway(runtime=runtime, keys=api_keys)
+    gateway = Gateway(runtime=runtime, keys=api_keys, guardrails=guardrails)
     worker = Worker(runtime, settings=service) if embedded_worker else None
     return create_app(gateway, store=store, settings=service, worker=worker), store, keys

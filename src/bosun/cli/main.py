@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from bosun.cli.drift import drift_command
 from bosun.cli.kb import kb_app
+from bosun.cli.mcp import mcp_app
 from bosun.cli.memory import memory_app
 from bosun.cli.observe import alerts, costs, online, shadow
 from bosun.cli.options import DbOption, abbreviate, open_store, resolve_run
@@ -36,6 +37,7 @@ from bosun.observe.logs import configure_logging
 from bosun.runtime.agent import Agent
 from bosun.runtime.loading import load_agent
 from bosun.runtime.runtime import RunResult, Runtime
+from bosun.runtime.streaming import TextChunk
 
 
 class _OneLineErrors(TyperGroup):
@@ -72,6 +74,7 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(kb_app, name="kb")
 app.add_typer(router_app, name="router")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(mcp_app, name="mcp")
 app.command()(serve)
 app.command()(worker)
 app.command()(costs)
@@ -106,6 +109,9 @@ def run(
     target: Annotated[str, typer.Argument(help="MODULE:AGENT")],
     input: Annotated[str, typer.Argument(help="The input text of the run.")],
     model: Annotated[str | None, typer.Option(help="Model to use instead of the agent's.")] = None,
+    stream: Annotated[
+        bool, typer.Option(help="Print the model's text as it comes, before the outcome.")
+    ] = True,
     db: DbOption = None,
 ) -> None:
     """Run an agent once and print its outcome and steps."""
@@ -115,7 +121,17 @@ def run(
 
     async def go() -> RunResult:
         async with Runtime(store=open_store(db)) as runtime:
-            return await runtime.run(agent, input)
+            if not stream:
+                return await runtime.run(agent, input)
+            # Started, then listened to, then driven: no text is written before the listener.
+            run_id = await runtime.start(agent, input, queued=False)
+            printer = _TextPrinter()
+            stop = runtime.text.listen(run_id, printer)
+            try:
+                return await runtime.resume(run_id)
+            finally:
+                stop()
+                printer.end()
 
     try:
         result = asyncio.run(go())
@@ -236,6 +252,27 @@ def demo(
     except BosunError as exc:
         error(console, str(exc))
         raise typer.Exit(1) from exc
+
+
+class _TextPrinter:
+    """Prints a run's text as the model writes it, one line break between answers."""
+
+    def __init__(self) -> None:
+        self._answer: tuple[int, int] | None = None
+
+    def __call__(self, chunk: TextChunk) -> None:
+        answer = (chunk.step, chunk.attempt)
+        if self._answer is not None and answer != self._answer:
+            console.file.write("\n")  # a later model call, or a retry of the same one
+        self._answer = answer
+        # Raw writes: Rich would wrap and style each piece as a line of its own.
+        console.file.write(chunk.text)
+        console.file.flush()
+
+    def end(self) -> None:
+        if self._answer is not None:
+            console.file.write("\n")
+            console.file.flush()
 
 
 def _print_run(row: RunRow, steps: list[StepRow]) -> None:

@@ -10,9 +10,10 @@ runtime calls it from the writer's thread.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +58,8 @@ __all__ = [
     "WriteOp",
 ]
 
+logger = logging.getLogger("bosun.data")
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _AUDIT_LOCK_KEY = 0x6B6F7375  # pg_advisory_xact_lock key serialising audit chain appends
 _MIGRATION_LOCK_KEY = 0x6B6F7376  # ... and migrations
@@ -76,6 +79,7 @@ class Store:
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self._write_lock = threading.Lock()
         self._write_conn: Any = None
+        self._commit_hooks: tuple[Callable[[set[str]], None], ...] = ()
         self.keys = KeyRows(self)
         """Principals and API keys."""
 
@@ -151,6 +155,8 @@ class Store:
             try:
                 self._apply(conn, ops)
                 conn.commit()
+                if self._commit_hooks:
+                    self._committed(ops)
             except dbapi.IntegrityError as exc:
                 conn.rollback()
                 raise self._explain_integrity_error(ops, exc) from exc
@@ -164,6 +170,23 @@ class Store:
                 if isinstance(exc, Exception):
                     raise StoreError(f"the store refused a write: {exc!r}") from exc
                 raise
+
+    def on_commit(self, hook: Callable[[set[str]], None]) -> None:
+        """Call `hook` with the ids of the runs whose journal or row a write changed, after
+        each commit, on the committing thread (`bosun.data.feed` wakes followers with it)."""
+        self._commit_hooks = (*self._commit_hooks, hook)
+
+    def off_commit(self, hook: Callable[[set[str]], None]) -> None:
+        """Stop calling `hook`."""
+        self._commit_hooks = tuple(h for h in self._commit_hooks if h is not hook)
+
+    def _committed(self, ops: Sequence[WriteOp]) -> None:
+        run_ids = {op.run_id for op in ops if isinstance(op, Step | RunUpdate)}
+        for hook in self._commit_hooks:
+            try:
+                hook(run_ids)
+            except Exception:  # a follower's failure must not fail a committed write
+                logger.exception("a commit hook failed")
 
     def _explain_integrity_error(self, ops: Sequence[WriteOp], exc: Exception) -> StoreError:
         taken = self._taken_entry(ops)

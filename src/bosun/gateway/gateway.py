@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -254,6 +254,16 @@ class Gateway:
         if output is not None and principal.has(PII_READ):
             output = self._resolve(state, output)
         return GatewayResult(run=run, output=output, guardrail=verdict, row=row, steps=steps)
+
+    async def text_check(self, run_id: str) -> Callable[[str], GuardrailVerdict] | None:
+        """The output guardrails for text the run's model is writing now, checked against the
+        run's sources as they stand (its input and tool results so far); None without
+        guardrails. The caller has checked that the run may be read."""
+        guardrails = self.guardrails
+        if guardrails is None:
+            return None
+        context = OutputContext(sources=_sources(await self.runtime.state(run_id)))
+        return lambda text: guardrails.check(text, context)
 
     def reveal(self, principal: Principal, state: RunState, text: str) -> str:
         """`text` from run `state` with its PII placeholders resolved, for a principal holding

@@ -1,7 +1,9 @@
 """Anthropic's Messages API (``/v1/messages``) through the official `anthropic` SDK.
 
 The SDK's own retries are off: bosun's runtime decides about retries, from the error kinds.
-Streaming is not supported in this version; every call waits for the whole message.
+`stream` sends the same request with ``stream=True`` and yields text as it comes; the events
+are assembled into the message body the non-streaming call would have returned
+(`bosun.models._streams`), read by the same parser.
 
 Wire mapping:
 
@@ -27,10 +29,11 @@ Wire mapping:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anthropic
+import httpx
 
 from bosun.errors import (
     ConfigError,
@@ -45,13 +48,16 @@ from bosun.models._http_errors import (
     timeout_error,
     timeout_seconds,
 )
+from bosun.models._streams import AnthropicAssembly
 from bosun.models.base import (
     AssistantMessage,
     Message,
     Model,
     ModelRequest,
     ModelResponse,
+    StreamEvent,
     SystemMessage,
+    TextDelta,
     ToolCall,
     ToolMessage,
     Usage,
@@ -132,7 +138,31 @@ class AnthropicModel(Model):
                 model=self.model_name,
                 status_code=raw.status_code,
             ) from exc
-        response, cache_write_tokens = _parse_message(data, model=self.model_name)
+        return self._priced(*_parse_message(data, model=self.model_name))
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one message: text as it comes, then the response (as `request`)."""
+        assembly = AnthropicAssembly()
+        try:
+            events = await self._client.messages.create(**self._params(request), stream=True)
+            async with events:
+                async for event in events:
+                    text = assembly.add(event.model_dump(exclude_unset=True))
+                    if text:
+                        yield TextDelta(text=text)
+            body = assembly.body()
+        except anthropic.AnthropicError as exc:
+            waited = request.settings.timeout_s or timeout_seconds(self._client.timeout)
+            raise _translate(exc, self._endpoint, model=self.model_name, timeout_s=waited) from exc
+        except (ValueError, httpx.HTTPError) as exc:  # StreamCut, a data line not JSON
+            raise ModelBadResponse(
+                f"{self._endpoint.where}: the stream broke off: {exc}",
+                provider="anthropic",
+                model=self.model_name,
+            ) from exc
+        yield self._priced(*_parse_message(body, model=self.model_name))
+
+    def _priced(self, response: ModelResponse, cache_write_tokens: int) -> ModelResponse:
         if self._price_provider is None:
             return response
         cost = price(

@@ -4,13 +4,17 @@ Every provider adapter implements exactly one coroutine, `Model.request`. Authen
 client setup, wire format, and family quirks stay inside the adapter; the runtime sees only the
 types below. The types are pydantic models because they are journaled verbatim and read back
 on resume.
+
+`Model.stream` is optional: it yields the answer's text as it comes (`TextDelta`s), then the
+whole `ModelResponse`, the same one `request` would return. Its default calls `request` and
+yields the text in one piece, so every model streams, if not token by token.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -26,7 +30,9 @@ __all__ = [
     "ModelRequest",
     "ModelResponse",
     "ModelSettings",
+    "StreamEvent",
     "SystemMessage",
+    "TextDelta",
     "ToolCall",
     "ToolDefinition",
     "ToolMessage",
@@ -251,6 +257,19 @@ def estimate_usage(
     return Usage(input_tokens=prompt // 4 + 1, output_tokens=answer // 4 + 1)
 
 
+class TextDelta(BaseModel):
+    """A piece of the answer's text, as the model writes it (never journaled)."""
+
+    model_config = _FROZEN
+
+    text: str
+    """The new text."""
+
+
+StreamEvent = TextDelta | ModelResponse
+"""What `Model.stream` yields: text deltas, then the whole response, last."""
+
+
 class Model(ABC):
     """A language model behind one coroutine."""
 
@@ -260,3 +279,14 @@ class Model(ABC):
     @abstractmethod
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one request. Raises a `bosun.errors.ModelError` subclass on failure."""
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """Send one request, yielding text as it comes, then the `ModelResponse` (last).
+
+        Raises as `request` does, possibly after some text was yielded. This default waits
+        for `request` and yields its text in one piece; adapters that can stream override it.
+        """
+        response = await self.request(request)
+        if response.text:
+            yield TextDelta(text=response.text)
+        yield response

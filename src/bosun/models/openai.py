@@ -1,8 +1,10 @@
 """OpenAI and OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, LM Studio, Groq, ...).
 
 Talks to ``/v1/chat/completions`` through the official `openai` SDK with the SDK's own retries
-turned off: bosun's runtime decides about retries, from the error kinds below. Streaming is not
-supported in this version; every call waits for the whole completion.
+turned off: bosun's runtime decides about retries, from the error kinds below. `stream` sends
+the same request with ``stream=True`` (usage asked for with ``stream_options``) and yields text
+as it comes; the chunks are assembled into the completion body the non-streaming call would
+have returned (`bosun.models._streams`), and that goes through the same checks.
 
 Behaviour a reader should know:
 
@@ -25,8 +27,10 @@ Behaviour a reader should know:
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import openai
 
 from bosun.errors import (
@@ -47,7 +51,8 @@ from bosun.models._openai_format import (
     parse_chat_completion,
     sampling_params,
 )
-from bosun.models.base import Model, ModelRequest, ModelResponse
+from bosun.models._streams import OpenAIAssembly
+from bosun.models.base import Model, ModelRequest, ModelResponse, StreamEvent, TextDelta
 from bosun.models.pricing import price, provider_for_url
 
 __all__ = ["OpenAIModel"]
@@ -100,15 +105,7 @@ class OpenAIModel(Model):
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         """Send one chat completion; see the module docstring for errors and cost."""
-        params: dict[str, Any] = {
-            "model": self.model_name,
-            "messages": chat_messages(request.messages),
-            **sampling_params(request.settings, max_tokens_key=self._max_tokens_key),
-        }
-        if request.tools:
-            params["tools"] = chat_tools(request.tools)
-        if request.settings.timeout_s is not None:
-            params["timeout"] = request.settings.timeout_s
+        params = self._params(request)
         try:
             raw = await self._client.chat.completions.with_raw_response.create(**params)
             body = raw.content
@@ -126,9 +123,52 @@ class OpenAIModel(Model):
                 model=self.model_name,
                 status_code=raw.status_code,
             ) from exc
-        response = parse_chat_completion(
-            data, request=request, provider="openai", model=self.model_name
+        return self._priced(
+            parse_chat_completion(data, request=request, provider="openai", model=self.model_name)
         )
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one chat completion: text as it comes, then the response (as `request`)."""
+        params = {**self._params(request), "stream": True}
+        params["stream_options"] = {"include_usage": True}
+        assembly = OpenAIAssembly()
+        waited = request.settings.timeout_s or timeout_seconds(self._client.timeout)
+        try:
+            chunks = await self._client.chat.completions.create(**params)
+            async with chunks:
+                async for chunk in chunks:
+                    text = assembly.add(chunk.model_dump(exclude_unset=True))
+                    if text:
+                        yield TextDelta(text=text)
+            body = assembly.body()
+        except openai.OpenAIError as exc:
+            raise translate_error(
+                exc, self._endpoint, model=self.model_name, timeout_s=waited
+            ) from exc
+        except (ValueError, httpx.HTTPError) as exc:  # StreamCut, a data line not JSON
+            # A connection dropped mid-stream surfaces as httpx's error, not the SDK's.
+            raise ModelBadResponse(
+                f"{self._endpoint.where}: the stream broke off: {exc}",
+                provider="openai",
+                model=self.model_name,
+            ) from exc
+        yield self._priced(
+            parse_chat_completion(body, request=request, provider="openai", model=self.model_name)
+        )
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": chat_messages(request.messages),
+            **sampling_params(request.settings, max_tokens_key=self._max_tokens_key),
+        }
+        if request.tools:
+            params["tools"] = chat_tools(request.tools)
+        if request.settings.timeout_s is not None:
+            params["timeout"] = request.settings.timeout_s
+        return params
+
+    def _priced(self, response: ModelResponse) -> ModelResponse:
         if self._price_provider is None:
             return response
         cost = price(self._price_provider, response.model, response.usage)

@@ -45,6 +45,7 @@ from bosun.runtime.budget import SpendGuard
 from bosun.runtime.model_calls import attempt_entries, call_context, failure_entries
 from bosun.runtime.recording import canonical_arguments, record, safe_text, totals
 from bosun.runtime.state import Handoff, HandoffPassage, RunState, RunStatus
+from bosun.runtime.streaming import TextHub, streamed
 from bosun.runtime.tool_calls import ToolCalls, Write
 from bosun.tools.pipeline import ToolExecutor
 from bosun.tools.privacy import Privacy
@@ -108,8 +109,10 @@ class RunDriver(ToolCalls):
         screen: ContentScreen | None = None,
         spend: SpendGuard | None = None,
         threads: ThreadContexts | None = None,
+        hub: TextHub | None = None,
     ) -> None:
         self.agent = agent
+        self.hub = hub
         self.threads = threads
         self.memory = agent.memory
         self._prune_ceiling = None if agent.memory is None else agent.memory.prune_ceiling
@@ -286,9 +289,15 @@ class RunDriver(ToolCalls):
             wall = self.agent.budget.max_wall_s
             spent = self.elapsed() - self.agent.budget.base(self.state).elapsed_s
             t0 = time.monotonic()
+            hub, run_id = self.hub, self.state.run_id
+            if hub is not None and hub.wants(run_id):  # someone follows the text
+                step = self.state.next_seq
+                call = streamed(self.model, request, hub, run_id=run_id, step=step, attempt=attempt)
+            else:
+                call = self.model.request(request)
             try:
                 async with asyncio.timeout(None if wall is None else max(wall - spent, 0)):
-                    response = await self.model.request(request)
+                    response = await call
             except TimeoutError:
                 spent = self.elapsed() - self.agent.budget.base(self.state).elapsed_s
                 await self._escalate(self.agent.budget.wall_time(spent) or "wall time")

@@ -36,6 +36,7 @@ from bosun.runtime.starting import (
     who_and_where,
 )
 from bosun.runtime.state import Entry, Handoff, RunState, RunStatus
+from bosun.runtime.streaming import TextHub
 from bosun.runtime.threads import ThreadContexts
 from bosun.tools.breaker import BreakerState
 from bosun.tools.pipeline import ToolExecutor
@@ -106,6 +107,8 @@ class Runtime:
         self._drivers: dict[str, RunDriver] = {}
         self._steppers: dict[str, RunDriver] = {}
         self._thread_contexts: ThreadContexts | None = None
+        self.text = TextHub()
+        """Text of model answers as it comes, for listeners in this process (SSE)."""
         for agent in agents:
             self.register(agent)
 
@@ -398,12 +401,14 @@ class Runtime:
             screen=self.screen,
             spend=self.spend,
             threads=self._threads(),
+            hub=self.text,
         )
 
     def _forget(self, run_id: str, task: asyncio.Task[RunState]) -> None:
         if self._active.get(run_id) is task:
             del self._active[run_id]
             self._drivers.pop(run_id, None)
+            self.text.finished(run_id)
 
     # --- people -----------------------------------------------------------------------------
 

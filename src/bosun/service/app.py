@@ -5,7 +5,7 @@ POST /v1/runs                      submit (202; queued for a worker; 429 + Retry
 POST /v1/inbox                     submit a raw RFC 5322 email (untrusted) to the inbox agent
 GET  /v1/runs, /v1/runs/{id}       list (cursor pages) / one run: status, outcome, steps, cost
 POST /v1/runs/{id}/cancel          cancel (200 done, 202 asked of the worker driving it)
-GET  /v1/runs/{id}/events          server-sent events: each journal entry as it lands
+GET  /v1/runs/{id}/events          server-sent events: each journal entry as it lands, text
 POST /v1/runs/{id}/feedback        thumbs, corrections
 GET  /v1/approvals, POST /v1/approvals/{id}          held calls; approve / reject / edit
 GET  /v1/escalations, POST .../{id}/claim, .../resolve  people take and resolve escalations
@@ -36,6 +36,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi_offline import FastAPIOffline
 
 from bosun.config import ServiceSettings
+from bosun.data.feed import JournalFeed
 from bosun.data.queue import RunQueue
 from bosun.data.store import Store
 from bosun.errors import InvalidInput, RateLimited, UserError
@@ -44,6 +45,7 @@ from bosun.gateway.email import message_key, parse_email, parts_for, thread_key
 from bosun.gateway.gateway import Gateway
 from bosun.observe.metrics import RunMetrics
 from bosun.runtime.state import RunStatus
+from bosun.service.events import follow
 from bosun.service.kb_routes import kb_router
 from bosun.service.lanes import ApiLane, Lanes
 from bosun.service.metrics import ServiceMetrics
@@ -62,6 +64,7 @@ from bosun.service.schemas import (
     RunSummary,
     StepOut,
 )
+from bosun.service.text_gate import SentenceGate
 from bosun.service.worker import Worker
 from bosun.trust import Content, Trust
 
@@ -72,8 +75,8 @@ __all__ = ["create_app"]
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer bsn_...")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="bsn_... API key")
-_EVENT_POLL_S = 0.2
 _MAX_EMAIL_BYTES = 5_000_000
+_MAX_SEQ = 2**31 - 1  # the largest journal position (steps.seq is an INTEGER)
 _DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts and styles
 _RECOUNT_S = 0.5
 _REFUSED_RECOUNT_S = 0.1
@@ -97,6 +100,13 @@ class Service:
     _storing: int = 0
     """Admitted runs not stored yet."""
     _counter: ThreadPoolExecutor | None = None
+    _feed: JournalFeed | None = None
+
+    def journal_feed(self) -> JournalFeed:
+        """Wakes followers of runs' journals (made on the serving loop, on first use)."""
+        if self._feed is None:
+            self._feed = JournalFeed(self.store)
+        return self._feed
 
     def notify(self) -> None:
         """Wake the embedded worker: a run was queued."""
@@ -197,6 +207,8 @@ def create_app(
         finally:
             stop.set()
             await asyncio.gather(*serving)
+            if service._feed is not None:
+                await service._feed.aclose()
             await gateway.runtime.aclose()
             if service._counter is not None:
                 service._counter.shutdown(wait=False)
@@ -290,6 +302,8 @@ async def submit_run(
             conversation=body.conversation_id,
             thread=body.thread_id,
         )
+    if body.stream:
+        service.gateway.runtime.text.expect(run_id)
     service.notify()
     return await service.run_out(who, run_id)
 
@@ -402,30 +416,41 @@ async def run_events(
     service: Svc,
     run_id: Annotated[str, Depends(_readable_run)],
     who: Caller,
-    request: Request,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=20, pattern=r"^-?[0-9]+$")
     ] = None,
+    text: bool = False,
 ) -> AsyncIterator[ServerSentEvent]:
     """Each journal entry as it lands (id = its position, event = its kind, data = the
     step without its payload), then a final ``run`` event with the run as
-    ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person."""
-    after = int(last_event_id) if last_event_id is not None else -1
-    store = service.store
-    while not await request.is_disconnected():
-        # The status first: a run seen stopped has all its entries in the journal read next
-        # (the final entry and the status commit together), so none is missed.
-        status = RunStatus((await asyncio.to_thread(store.get_run, run_id)).status)
-        for step in await asyncio.to_thread(store.journal, run_id, after=after):
-            after = step.seq
-            yield ServerSentEvent(
-                data=StepOut.of(step).model_dump(mode="json"), event=step.kind, id=str(after)
-            )
-        if status.terminal or status.parked:
-            final = await service.run_out(who, run_id)
-            yield ServerSentEvent(data=final.model_dump(mode="json"), event="run")
-            return
-        await asyncio.sleep(_EVENT_POLL_S)
+    ``GET /v1/runs/{id}`` shows it, when the run finishes or waits for a person. With
+    ``?text=true``, also ``text`` events (no id): the model's answer as it is written, a
+    sentence at a time after the output guardrails (see `bosun.service.events`)."""
+    # Clamped to the journal's positions (a 32-bit column): an id past any entry means
+    # "nothing more", not a database error.
+    after = -1 if last_event_id is None else max(-1, min(int(last_event_id), _MAX_SEQ))
+    gateway = service.gateway
+    gate = SentenceGate(lambda: gateway.text_check(run_id))
+    async with follow(service.journal_feed(), gateway.runtime.text, run_id, text) as wake:
+        while True:
+            # The status first: a run seen stopped has all its entries in the journal read
+            # next (the final entry and the status commit together), so none is missed.
+            run = await asyncio.to_thread(service.store.get_run, run_id)
+            for step in await asyncio.to_thread(service.store.journal, run_id, after=after):
+                after = step.seq
+                if (rest := gate.flush(step.seq)) is not None:
+                    yield ServerSentEvent(data=rest, event="text")
+                yield ServerSentEvent(
+                    data=StepOut.of(step).model_dump(mode="json"), event=step.kind, id=str(after)
+                )
+            status = RunStatus(run.status)
+            if status.terminal or status.parked:
+                final = await service.run_out(who, run_id)
+                yield ServerSentEvent(data=final.model_dump(mode="json"), event="run")
+                return
+            async for chunk in wake(after):
+                if (released := await gate.add(chunk)) is not None:
+                    yield ServerSentEvent(data=released, event="text")
 
 
 @router.post(

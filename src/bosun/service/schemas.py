@@ -74,6 +74,9 @@ class RunCreate(BaseModel):
     thread_id: Id | None = None
     """Makes the run a turn of this thread (within the caller's tenant): it starts from the
     thread's summary and most recent turns. Also the conversation when none is given."""
+    stream: bool = False
+    """Stream the model's text from its first call, for ``GET /v1/runs/{id}/events?text=true``
+    (text streams only when the run is driven in the API's process)."""
 
 
 class StepOut(BaseModel):
