@@ -75,6 +75,21 @@ def test_untrusted_stubs_stay_marked_and_the_latest_results_are_never_pruned() -
     assert out[7] == messages[7]  # the answer to the latest call stays whole
 
 
+def test_small_results_stay_whole_however_far_over_the_ceiling() -> None:
+    # A huge input overflows; stubbing a 600-character customer record would save ~150
+    # tokens and lose the account a later step files a ticket with (golden huge-01).
+    record = json.dumps({"account_id": "ACC-1", "plan": "business", "notes": "x" * 500})
+    messages = [
+        UserMessage(content="log line\n" * 20_000),
+        AssistantMessage(tool_calls=(ToolCall(id="c1", name="lookup", arguments="{}"),)),
+        ToolMessage(call_id="c1", name="lookup", content=record),
+        *conversation()[2:],
+    ]
+    out, pruned = prune_stale_tool_output(messages, ceiling=100)
+    assert out[2] == messages[2]
+    assert pruned == 2  # the two large stale results (t1, t2), not the record
+
+
 @tool(scope="docs:read")
 def read_doc(name: str) -> str:
     """Read a long document."""

@@ -4,7 +4,10 @@ A pure function of the messages: the runtime calls it on the run's state before 
 call, so a resumed run builds exactly the request the crashed one would have (nothing to
 journal). Under the ceiling it only sums lengths. Over it, tool results older than the
 model's latest turn are replaced, oldest first, by a stub that keeps their ids, amounts,
-dates and contacts word for word, until the request fits or nothing stale is left. An
+dates and contacts word for word, until the request fits or nothing stale is left. Results
+under `MIN_PRUNED_CHARS` stay whole: stubbing a customer record saves a hundred tokens and
+loses what a later step reads in full, and when a huge input (a pasted 200 KB log) is what
+overflows, stubbing every small result could never make the request fit anyway. An
 untrusted result's stub stays inside its spotlight markers: what it keeps is still data.
 """
 
@@ -16,7 +19,10 @@ from collections.abc import Sequence
 from bosun.memory.verbatim import extract
 from bosun.models.base import AssistantMessage, Message, ToolMessage
 
-__all__ = ["estimate_tokens", "prune_stale_tool_output"]
+__all__ = ["MIN_PRUNED_CHARS", "estimate_tokens", "prune_stale_tool_output"]
+
+MIN_PRUNED_CHARS = 1024
+"""Tool results shorter than this (about 250 tokens) are never stubbed."""
 
 _MAX_KEPT = 20
 _MAX_STUBS = 4096
@@ -49,6 +55,8 @@ def prune_stale_tool_output(
     for i in range(last_turn):
         message = out[i]
         if not isinstance(message, ToolMessage) or message.content.startswith("[tool output"):
+            continue
+        if len(message.content) < MIN_PRUNED_CHARS:
             continue
         stub = _stub(message.name, message.content)
         if len(stub) >= len(message.content):
