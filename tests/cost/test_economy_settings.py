@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from bosun import Agent, Store
 from bosun.config import Settings, load_settings
-from bosun.economy import MiniLmEmbedder, Router, SemanticCache
+from bosun.economy import MiniLmEmbedder, Router, SemanticCache, StoreCacheBackend
 from bosun.errors import ConfigError
+from bosun.orchestration import Pipeline, agent_stage
 from bosun.service.compose import compose
 from bosun.testing import ScriptedModel
 
@@ -173,3 +175,49 @@ def test_settings_that_cannot_work_are_a_config_error_at_compose(
 def test_malformed_economy_settings_name_the_field(economy: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         load_settings(economy=economy)
+
+
+async def test_an_agent_set_up_in_code_is_left_as_it_is_and_nothing_is_wrapped_twice(
+    store: Store,
+) -> None:
+    own = ScriptedModel(["x"], name="own")
+    plain = Agent(name="plain", instructions="Answer.", model=own)
+    coded = SemanticCache(ScriptedModel(["y"], name="coded"), backend=StoreCacheBackend(store))
+    fitted = Agent(name="fitted", instructions="Answer.", model=coded)
+    left = Agent(name="left", instructions="Answer.", model=own)
+    settings = load_settings(
+        economy={"cache": {"enabled": True, "embedder": "hashing"}, "agents": ["plain", "fitted"]}
+    )
+    for _ in range(2):  # a second compose (a test, a restart in-process) finds the cache there
+        system = served(settings, store, plain, fitted, left)
+        try:
+            assert system.runtime.agents["fitted"].model is coded
+            model = system.runtime.agents["plain"].model
+            assert isinstance(model, SemanticCache) and model.model is own
+            assert system.runtime.agents["left"].model is own  # not in economy.agents
+        finally:
+            await system.runtime.aclose()
+
+
+async def test_the_agents_of_served_pipelines_are_served_through_the_cache_too(
+    store: Store,
+) -> None:
+    checker = Agent(name="checker", model=ScriptedModel(["ok"], name="own"))
+    pipeline = Pipeline(
+        name="orders",
+        input=Order,
+        stages=[agent_stage("check", checker, input=Order, output=Order)],
+    )
+    settings = load_settings(economy={"cache": {"enabled": True, "embedder": "hashing"}})
+    # The agent served directly and in the pipeline is one object: it is wrapped once, in
+    # place, so registering the pipeline finds the same agent (no "already registered").
+    system = compose(settings, [checker], store=store, worker=False, pipelines=[pipeline])
+    try:
+        model = system.runtime.agents["checker"].model
+        assert isinstance(model, SemanticCache) and model is checker.model
+    finally:
+        await system.runtime.aclose()
+
+
+class Order(BaseModel):
+    order_id: str
