@@ -22,11 +22,14 @@ Read the numbers with their stand-ins in mind:
   (gpt-4.1-like).
 - Every golden email is untrusted content, and the cache never keeps an answer derived from
   untrusted text (a poisoning guard): on this set the cache has nothing to serve, by design.
-- Table 2's embedder is bosun's `HashingEmbedder` (hashed word and character n-grams, no
-  model): it sees wording, not meaning, so its paraphrase hit rate is a floor. Pass
-  ``--embedder module:factory`` to measure a real embedding model instead.
+- Table 2's embedder is the cache's default, `MiniLmEmbedder` (all-MiniLM-L6-v2, int8 ONNX,
+  offline). ``--embedder hashing`` measures the `HashingEmbedder` stand-in (hashed word and
+  character n-grams, no model: it sees wording, not meaning), ``--embedder module:factory``
+  any other embedder. Same-intent pairs are not all paraphrases ("card not arrived" and
+  "where is my card" share an intent, not a question), so the hit rate is a floor.
 
     python bench/cost.py [--data ../shared/data] [--entries 100000] [--pairs 2000]
+                         [--embedder minilm|hashing|module:factory]
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from bosun.economy import (
     CacheStats,
     Embedder,
     HashingEmbedder,
+    MiniLmEmbedder,
     Router,
     SemanticCache,
     StoreCacheBackend,
@@ -84,7 +88,7 @@ PRICES = {"cheap": Decimal("0.00015"), "balanced": Decimal("0.0006"), "premium":
 PRUNE_BUDGET = 5000
 """ThreadMemory.token_budget of the pruning rows (stale tool output is stubbed over 80% of
 it); a few golden emails are long enough to be pruned."""
-THRESHOLDS = (0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.99)
+THRESHOLDS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.99)
 DEFAULT_THRESHOLD = 0.95
 
 
@@ -171,7 +175,7 @@ def _with_memory(agent: Agent, memory: ThreadMemory) -> Agent:
     return agent
 
 
-async def golden_table(workdir: Path) -> list[Row]:
+async def golden_table(workdir: Path, embedder: Embedder) -> list[Row]:
     desk = workdir / "helpdesk.db"
     seed(desk)
     rows: list[Row] = []
@@ -180,7 +184,7 @@ async def golden_table(workdir: Path) -> list[Row]:
         cache_backend = StoreCacheBackend(store)
 
         def cached(model: Model) -> SemanticCache:
-            return SemanticCache(model, backend=cache_backend, embedder=HashingEmbedder())
+            return SemanticCache(model, backend=cache_backend, embedder=embedder)
 
         def everything() -> Model:
             router = routed()
@@ -230,6 +234,7 @@ def banking_pairs(
 
 
 def similarities(embedder: Embedder, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    # Unit rows by the protocol; normalised again for a module:factory that forgets.
     left = np.asarray(embedder.embed([a for a, _ in pairs]), dtype=np.float32)
     right = np.asarray(embedder.embed([b for _, b in pairs]), dtype=np.float32)
     left /= np.linalg.norm(left, axis=1, keepdims=True)
@@ -274,8 +279,10 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
-def load_embedder(spec: str | None) -> Embedder:
-    if spec is None:
+def load_embedder(spec: str) -> Embedder:
+    if spec == "minilm":
+        return MiniLmEmbedder()
+    if spec == "hashing":
         return HashingEmbedder()
     module, _, name = spec.partition(":")
     factory: Callable[[], Embedder] = getattr(importlib.import_module(module), name)
@@ -287,14 +294,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="the datasets (default: BOSUN_DATA_DIR)")
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--embedder", help="module:factory of an Embedder (default: hashing)")
+    parser.add_argument(
+        "--embedder",
+        default="minilm",
+        help="minilm (default), hashing (the stand-in) or module:factory of an Embedder",
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the hostile emails' refusals, logged as they happen
     banking = (args.data or require("intents")) / "intents" / "banking77-train.csv"
 
+    embedder = load_embedder(args.embedder)
     print("1. support desk golden set, per email (gate: against 'nothing')\n")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = asyncio.run(golden_table(Path(tmp)))
+        rows = asyncio.run(golden_table(Path(tmp), embedder))
     print_table(
         ["config", "pass rate", "cost/email USD", "tokens/email", "cache hits", "gate"],
         [
@@ -303,8 +315,10 @@ def main() -> None:
         ],
     )
 
-    print(f"\n2. semantic cache on banking77 ({args.pairs} pairs of each kind)\n")
-    embedder = load_embedder(args.embedder)
+    print(
+        f"\n2. semantic cache on banking77 ({args.pairs} pairs of each kind), "
+        f"embedder {embedder.name}\n"
+    )
     same, other = banking_pairs(banking, args.pairs)
     s_same, s_other = similarities(embedder, same), similarities(embedder, other)
     print_table(

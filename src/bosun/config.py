@@ -24,7 +24,9 @@ from bosun.errors import ConfigError
 
 __all__ = [
     "INBOX_INSTRUCTION",
+    "CacheSettings",
     "CostSettings",
+    "EconomySettings",
     "MemorySettings",
     "KnowledgeSettings",
     "OnlineSettings",
@@ -217,6 +219,63 @@ class KnowledgeSettings(BaseModel):
     """Tokens shared by neighbouring chunks."""
 
 
+class CacheSettings(BaseModel):
+    """The semantic cache of served agents (``[economy.cache]``,
+    ``BOSUN_ECONOMY__CACHE__*``): answers kept in the store, scoped to tenant, agent, prompt
+    version, tier and embedder; never an answer derived from untrusted text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    """Serve repeated and similar trusted requests from the cache."""
+    threshold: float = Field(default=0.95, gt=0, le=1)
+    """Cosine similarity at or above which a stored answer is served to a new question."""
+    ttl_s: float = Field(default=86_400.0, gt=0)
+    """Seconds an answer is served after it was stored."""
+    semantic: bool = True
+    """Match similar questions; False keeps the exact-match path only (no embedder)."""
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    """``minilm`` (all-MiniLM-L6-v2, offline on the CPU) or ``hashing`` (a stand-in that
+    sees wording, not meaning: for trying the cache out)."""
+
+
+class EconomySettings(BaseModel):
+    """Model tiers, routing and the semantic cache for served agents (``[economy]`` in
+    bosun.toml, ``BOSUN_ECONOMY__*``). Off until `tiers` are named or the cache enabled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tiers: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
+    """Tier name to a model string or a fallback chain of them, cheapest first, e.g.
+    ``{cheap = ["openai:gpt-4.1-nano", "anthropic:claude-haiku-4-5"], balanced =
+    "openai:gpt-4.1-mini", premium = "anthropic:claude-sonnet-4-5"}``. When set, the
+    agents' own models are replaced by a router over these tiers."""
+    rules: dict[str, str] = Field(default_factory=dict)
+    """A call's purpose (answer, tool_followup, plan, summarise, classify) to the tier
+    that answers it; empty: summarise and classify cheap, the rest balanced."""
+    default_tier: str | None = None
+    """The tier of calls of no known purpose (default: the tier of answers)."""
+    promote_on_invalid_tool_calls: bool = True
+    """Ask the next tier up when a tier proposes a tool call that does not fit the tool."""
+    agents: tuple[str, ...] = ()
+    """Names of the served agents this applies to; empty: every served agent."""
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    """The semantic cache."""
+
+    @field_validator("tiers")
+    @classmethod
+    def _chains(cls, tiers: dict[str, str | tuple[str, ...]]) -> dict[str, str | tuple[str, ...]]:
+        for name, spec in tiers.items():
+            if not spec:
+                raise ValueError(f"tier {name!r} names no model")
+        return tiers
+
+    @property
+    def any(self) -> bool:
+        """Whether anything is configured."""
+        return bool(self.tiers) or self.cache.enabled
+
+
 class OnlineSettings(BaseModel):
     """Online evaluation of live runs by workers (``[online]``, ``BOSUN_ONLINE__*``)."""
 
@@ -302,6 +361,8 @@ class Settings(BaseSettings):
     """Pruning of long-term memory."""
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     """The knowledge base's embedder and chunking."""
+    economy: EconomySettings = Field(default_factory=EconomySettings)
+    """Model tiers, routing and the semantic cache of served agents."""
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     """The Temporal engine (``bosun worker --engine temporal``)."""
     otlp_endpoint: str | None = None

@@ -54,7 +54,9 @@ def cached(model: ScriptedModel, backend: CacheBackend, **kw: object) -> Semanti
 class Down:
     """An embedding service that is not answering."""
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    name = "down"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise ConnectionError("embedding service unreachable")
 
 
@@ -236,6 +238,26 @@ async def test_a_new_prompt_a_new_corpus_or_expiry_starts_afresh(store: Store) -
     assert rows.invalidate(agent="desk", keep_prompt_version=state.prompt_version) == 1
     assert rows.purge_expired(now=now[0]) == 1  # kb-1's; kb-2's was stored anew
     assert rows.count() == 1
+
+
+async def test_another_embedder_starts_an_empty_scope_instead_of_mixing_vectors(
+    store: Store,
+) -> None:
+    # Vectors of another model (here, another length) mean nothing to this one: were they
+    # in one index, a similar question would compare 256-d with 64-d rows and fail the run.
+    model = answering("a1", "a2")
+    backend = StoreCacheBackend(store)
+    before = SemanticCache(model, backend=backend, embedder=HashingEmbedder(dim=256))
+    after = SemanticCache(model, backend=backend, embedder=HashingEmbedder(dim=64))
+    async with Runtime(store=store) as rt:
+        first = await rt.run(Agent(name="desk", instructions="Answer.", model=before), REFUNDS)
+    async with Runtime(store=store) as rt:
+        alike = await rt.run(
+            Agent(name="desk", instructions="Answer.", model=after), "what is your REFUND policy"
+        )
+    assert (first.status, alike.status) == (RunStatus.COMPLETED, RunStatus.COMPLETED)
+    assert [first.output, alike.output] == ["a1", "a2"]
+    assert after.stats.misses == 1 and after.stats.semantic_hits == 0
 
 
 # --- the index ----------------------------------------------------------------------------------

@@ -132,11 +132,13 @@ class Router(Model):
             best = (response.model_copy(update={"attempts": ()}), tier, reason)
             assert up is not None
             tier, reason = up, f"promoted after {tier}: {problem}"
+        inner = response.route  # a cache below the router says it answered, and why
+        if inner is not None and inner.source != "model":
+            route = Route(tier=tier, reason=f"{reason}; {inner.reason}", source=inner.source)
+        else:
+            route = Route(tier=tier, reason=reason)
         return response.model_copy(
-            update={
-                "attempts": (*attempts, *response.attempts),
-                "route": Route(tier=tier, reason=reason),
-            }
+            update={"attempts": (*attempts, *response.attempts), "route": route}
         )
 
     def choose(self, request: ModelRequest, context: CallContext) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 ```
 compose(settings, agents)
   store    Store.open(settings.resolved_database_url)            (or the one handed in)
+  economy  the agents' models -> Router(tiers) / SemanticCache     (when [economy] says so)
   runtime  Runtime(store, agents, PII vault, injection screen, cost guard, metrics)
   gateway  Gateway(runtime, ApiKeys(store, roles), rate limiter, screen)
   pipelines Pipelines(runtime, pipelines): their agents join the runtime  (when any given)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bosun.config import Settings
@@ -48,6 +50,7 @@ __all__ = [
     "build_runtime",
     "build_worker",
     "compose",
+    "economise",
     "roles_for",
     "submitter_grants",
 ]
@@ -125,6 +128,8 @@ def compose(
             "or set agents (or pipelines) in bosun.toml"
         )
     store = store if store is not None else Store.open(settings.resolved_database_url)
+    if settings.economy.any:
+        economise(settings, [*agents, *(a for p in pipelines for a in p.agents)], store=store)
     runtime = build_runtime(settings, agents, store=store, warm=warm)
     # Before the gateway: the pipelines' agents join the runtime here, and the submitter
     # role's tool scopes are drawn from the runtime's agents.
@@ -145,6 +150,20 @@ def compose(
         pipelines=served,
         pipeline_worker=pipeline_worker,
     )
+
+
+def economise(settings: Settings, agents: Sequence[Agent], *, store: Store) -> None:
+    """Serve `agents` through the tiers and the semantic cache of ``[economy]``: each
+    agent it applies to gets the router (or its own model in the cache) as its model, in
+    place, so that a pipeline sharing the agent object uses it too. An agent whose model is
+    already a router or a cache (built in code) is left as it is."""
+    from bosun.economy.configured import Economy
+
+    economy = Economy(settings.economy, store=store)
+    economy.check_agents({a.name for a in agents})
+    for agent in agents:
+        if economy.applies_to(agent.name) and not economy.configured_in_code(agent.model):
+            agent.model = economy.model_for(partial(agent.resolve_model, settings.model))
 
 
 def build_runtime(

@@ -1,7 +1,11 @@
 """What the cache needs of an embedding model, and a deterministic one for tests.
 
-`Embedder` is one method, so any model plugs in: ``bosun.knowledge``'s offline
-all-MiniLM-L6-v2 (ONNX, int8), a sentence-transformers model, an embeddings API.
+`Embedder` is the knowledge base's protocol (``bosun.knowledge.embeddings``): a ``name``
+and ``embed(texts) -> (n, dim) float32 unit rows``, so one instance serves both, and any
+model plugs in: the offline all-MiniLM-L6-v2 (`MiniLmEmbedder`, ONNX int8, the default
+when the cache is configured in settings), an OpenAI-compatible embeddings API.
+The name is part of the cache's scope: vectors of different embedders are never compared.
+
 `HashingEmbedder` is a stand-in with no model at all: hashed word and character n-grams,
 L2-normalised. It is deterministic and fast, and it knows nothing of meaning (paraphrases
 with other words score low): for tests and for trying the cache out, not for production.
@@ -10,23 +14,14 @@ with other words score low): for tests and for trying the cache out, not for pro
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
-__all__ = ["Embedder", "HashingEmbedder"]
+import numpy as np
 
+from bosun.knowledge.embeddings import Embedder, MiniLmEmbedder, Vectors
 
-@runtime_checkable
-class Embedder(Protocol):
-    """Texts to vectors (any length, the same for every text). May raise when the service
-    behind it is down: the cache is then bypassed, never the run."""
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One vector per text."""
-        ...
-
+__all__ = ["Embedder", "HashingEmbedder", "MiniLmEmbedder"]
 
 _WORD = re.compile(r"\w+")
 
@@ -37,12 +32,16 @@ class HashingEmbedder:
     def __init__(self, dim: int = 256) -> None:
         self.dim = dim
         """Vector length."""
+        self.name = f"hashing:{dim}"
+        """Identifies the vectors (no model: the hashing scheme and its length)."""
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self._one(text) for text in texts]
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            self._one(text, out[row])
+        return out
 
-    def _one(self, text: str) -> list[float]:
-        vector = [0.0] * self.dim
+    def _one(self, text: str, vector: Vectors) -> None:
         words = _WORD.findall(text.casefold())
         features = [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]
         for word in words:
@@ -52,5 +51,6 @@ class HashingEmbedder:
             digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
             bucket = int.from_bytes(digest[:4], "little") % self.dim
             vector[bucket] += 1.0 if digest[4] & 1 else -1.0
-        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-        return [v / norm for v in vector]
+        norm = float(np.linalg.norm(vector))
+        if norm:
+            vector /= norm

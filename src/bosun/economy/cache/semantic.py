@@ -4,7 +4,7 @@
 request -> cacheable?  no context, untrusted content, a side effect done, a plan or a
            | yes        summary -> the wrapped model, nothing stored
            v
-  scope = (tenant, agent, prompt version, tier, corpus version)
+  scope = (tenant, agent, prompt version, tier, corpus version, embedder name)
   exact: digest of (messages, tools, settings) -> stored answer?          -> served
   similar: only a question (no tool turns yet): embed it -> nearest entry
            of the scope with cosine >= threshold -> stored answer?         -> served
@@ -178,7 +178,10 @@ class SemanticCache(Model):
             context.tier or "",
             corpus or "",
         )
-        key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        # The embedder's name is in the key (not in the row's columns): vectors of another
+        # model (or length) mean nothing to this one, so switching embedders starts empty.
+        embedder = None if self.embedder is None else self.embedder.name
+        key = hashlib.sha256(json.dumps([*parts, embedder]).encode()).hexdigest()
         return key, parts
 
     # --- the backend and the embedder, either of which may fail ---------------------------
