@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,10 @@ from bosun.cli.main import app
 from bosun.cli.options import abbreviate, resolve_run
 from bosun.data.store import Store
 from bosun.errors import RunNotFound, UserError
+from bosun.knowledge import KnowledgeBase
+from bosun.knowledge.embeddings import MiniLmEmbedder
+from bosun.knowledge.grounding import ConfidencePolicy
+from bosun.memory.knowledge import KnowledgeTool
 from bosun.models.base import ModelRequest, ModelResponse
 from bosun.runtime import Agent, Budget, Runtime
 from bosun.testing import ScriptedModel, call, reply
@@ -361,3 +366,48 @@ def test_run_ids_abbreviate_to_prefixes_no_other_run_shares(
     shown = runner.invoke(app, ["runs", "show", short[ids[2]], "--db", db_url])
     assert shown.exit_code == 0 and f"run {ids[2]}" in shown.output
     store.close()
+
+
+def test_a_low_confidence_escalation_shows_its_confidence_and_passages(db_url: str) -> None:
+    store = Store.open(db_url)
+    kb = KnowledgeBase(store, embedder=MiniLmEmbedder())
+    kb.add_text(
+        "# Refunds\n\nAnnual plans can be refunded within 30 days of the invoice date.\n",
+        source="refunds.md",
+        media_type="text/markdown",
+    )
+
+    def invent(request: ModelRequest) -> ModelResponse:
+        if not any(m.role == "tool" for m in request.messages):
+            return call("search_knowledge", {"query": "annual plan refund"})
+        return reply("Platinum members get a free espresso machine from the Lisbon desk.")
+
+    desk_agent = Agent(
+        name="desk",
+        tools=[KnowledgeTool(kb).tool()],
+        model=ScriptedModel(invent),
+        confidence=ConfidencePolicy(threshold=0.6),
+    )
+
+    async def go() -> str:
+        async with Runtime(store=store) as rt:
+            return (await rt.run(desk_agent, "Do I get a free espresso machine?")).run_id
+
+    run_id = asyncio.run(go())
+    try:
+        listed = runner.invoke(app, ["escalations", "list", "--db", db_url])
+        assert listed.exit_code == 0, listed.output
+        lines = listed.output.splitlines()
+        (row,) = rows_of(listed.output, run_id)
+        assert lines[lines.index(row) + 1].startswith("    low confidence: 0.00 is below 0.60")
+        assert lines[lines.index(row) + 2] == "    confidence 0.00; passages: Refunds"
+
+        shown = runner.invoke(app, ["escalations", "show", run_id, "--db", db_url])
+        assert shown.exit_code == 0, shown.output
+        assert re.search(r"^confidence +0\.00 *$", shown.output, flags=re.M)
+        assert "passages the answer was checked against: 1" in shown.output
+        assert re.search(
+            r"^  1\. \[untrusted\] Refunds \(version 1, chars 0-\d+\)$", shown.output, flags=re.M
+        )
+    finally:
+        store.close()

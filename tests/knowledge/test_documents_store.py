@@ -1,5 +1,6 @@
 """The documents repository on each backend: versions replace whole, failures leave nothing,
-tenants never see each other's chunks, and the corpus version moves with every change."""
+tenants never see each other's chunks, the corpus version moves with every change, and the
+changes after a corpus version can be listed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection
 from bosun.data.documents import DocumentRows, NewChunk, NewDocument
 from bosun.data.store import Store
 from bosun.data.vectors import VectorIndex
-from bosun.errors import StoreError
+from bosun.errors import StoreError, UserError
 
 DIM = 8
 
@@ -210,6 +211,53 @@ def test_the_corpus_version_moves_with_every_change_a_tenant_can_see(rows: Docum
     assert after_acme == (1, 0, 0)
     assert after_noop == after_acme
     assert after_global == (2, 1, 1)
+
+
+def test_the_changes_after_a_corpus_version_are_listed_in_order(
+    rows: DocumentRows, store: Store
+) -> None:
+    rows.put(
+        doc("faq", "refunds take five days"), chunks("refunds take five days"), index=index(rows)
+    )
+    rows.put(doc("g", "shipping is free", tenant=""), chunks("shipping is free"), index=index(rows))
+    answered = rows.corpus_version(tenant="acme")  # an answer drawn from here
+    rows.put(
+        doc("faq", "refunds take ten days"), chunks("refunds take ten days"), index=index(rows)
+    )
+    rows.put(doc("faq", "refunds take ten days"), [], index=index(rows))  # unchanged: no change
+    rows.put(doc("x", "globex only", tenant="globex"), chunks("globex only"), index=index(rows))
+    other = rows.put(
+        doc("faq", "refunds take ten days", embedder="o:8"), [], index=index(rows, "o:8")
+    )
+    gone = rows.put(doc("g2", "old promo", tenant=""), chunks("old promo"), index=index(rows))
+    assert rows.remove(gone.document.id, tenant="")
+
+    found = rows.changes(tenant="acme", since=answered)
+
+    assert (found.since, found.current, found.unrecorded) == (2, 6, 0)
+    assert [(c.tenant, c.change, c.source, c.version) for c in found.changes] == [
+        ("acme", "updated", "faq", 2),
+        ("acme", "reindexed", "faq", 2),
+        ("", "added", "g2", 1),
+        ("", "removed", "g2", 1),
+    ]  # globex's document is not acme's business
+    assert found.changes[0].document_id == other.document.id
+    assert rows.changes(tenant="acme", since=6).changes == []
+    assert [c.source for c in rows.changes(tenant="globex", since=0).changes] == [
+        "g",
+        "x",
+        "g2",
+        "g2",
+    ]
+    with pytest.raises(UserError, match="ahead of the current one"):
+        rows.changes(tenant="acme", since=7)
+
+    # Changes made before the log existed are counted, not invented.
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM kb_changes WHERE tenant = 'acme'")
+    older = rows.changes(tenant="acme", since=0)
+    assert [c.change for c in older.changes] == ["added", "added", "removed"]
+    assert older.unrecorded == 3
 
 
 def test_vectors_written_before_the_index_existed_are_backfilled(db_url: str, backend: str) -> None:

@@ -50,3 +50,37 @@ def test_title_needs_exactly_one_file(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "--title names one file's title" in result.output
+
+
+def test_changes_since_a_corpus_version(tmp_path: Path, db_url: str) -> None:
+    returns = tmp_path / "returns.md"
+    returns.write_text("# Returns\n\nReturns are accepted within thirty days.\n")
+    promo = tmp_path / "promo.md"
+    promo.write_text("# Spring promotion\n\nTwo months free on annual plans.\n")
+    db = ["--db", db_url, "--tenant", "acme"]
+    assert runner.invoke(app, ["kb", "add", str(returns), *db]).exit_code == 0
+    searched = runner.invoke(app, ["kb", "search", "returns", "--json", *db])
+    answered = json.loads(searched.output)["corpus_version"]  # what an answer records
+
+    returns.write_text("# Returns\n\nReturns are accepted within fourteen days.\n")
+    assert runner.invoke(app, ["kb", "add", str(returns), str(promo), *db]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["kb", "list", "--json", *db]).output)
+    (promo_id,) = [d["id"] for d in listed if d["title"] == "Spring promotion"]
+    assert runner.invoke(app, ["kb", "remove", promo_id, *db]).exit_code == 0
+
+    shown = runner.invoke(app, ["kb", "changes", "--since", str(answered), *db])
+    as_json = runner.invoke(app, ["kb", "changes", "--since", str(answered), "--json", *db])
+    now = runner.invoke(app, ["kb", "changes", "--since", str(answered + 3), *db])
+    ahead = runner.invoke(app, ["kb", "changes", "--since", str(answered + 4), *db])
+
+    assert shown.exit_code == 0, shown.output
+    assert f"corpus version {answered} -> {answered + 3}: 3 changes" in shown.output
+    body = json.loads(as_json.output)
+    assert [(c["change"], c["title"], c["version"]) for c in body["changes"]] == [
+        ("updated", "Returns", 2),
+        ("added", "Spring promotion", 1),
+        ("removed", "Spring promotion", 1),
+    ]
+    assert body["unrecorded"] == 0
+    assert "Nothing changed" in now.output and now.exit_code == 0
+    assert ahead.exit_code == 2 and "ahead of the current one" in ahead.output

@@ -1,4 +1,5 @@
-"""``bosun kb ...``: the knowledge base from a terminal (add files, list, search, remove).
+"""``bosun kb ...``: the knowledge base from a terminal (add files, list, search, remove,
+and what changed since a corpus version).
 
 Without ``--tenant`` documents go to the global corpus, which every tenant reads; with it,
 to that tenant's corpus only. `bosun kb add` reports each file on its own line and exits 1
@@ -19,6 +20,7 @@ from rich.markup import escape
 from bosun.cli.options import DbOption, open_store
 from bosun.cli.render import age, error, shorten, table
 from bosun.config import load_settings
+from bosun.data.documents import DocumentRows
 from bosun.data.store import Store
 from bosun.errors import BosunError
 from bosun.knowledge.base import KnowledgeBase
@@ -176,3 +178,59 @@ def remove(
         error(console, f"no document {document} in {where}")
         raise typer.Exit(1)
     console.print(f"removed {document}")
+
+
+@kb_app.command("changes")
+def changes(
+    since: Annotated[
+        int,
+        typer.Option(
+            "--since",
+            min=0,
+            help="A corpus version: a run's corpus_version, or one bosun kb search printed.",
+        ),
+    ],
+    tenant: TenantOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Documents added, replaced or removed after a corpus version, oldest first: what
+    changed in the knowledge base since an answer was drawn from it."""
+    store = open_store(db)
+    try:
+        found = DocumentRows(store).changes(tenant=tenant or "", since=since)
+    except BosunError as exc:
+        error(console, str(exc))
+        raise typer.Exit(2) from exc
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(asdict(found), indent=2))
+        return
+    if found.current == since:
+        console.print(f"Nothing changed: {since} is the current corpus version.")
+        return
+    count = found.current - since
+    console.print(
+        f"corpus version {since} -> {found.current}: {count} change{'' if count == 1 else 's'}",
+        highlight=False,
+    )
+    if found.changes:
+        grid = table("change", "title", "v", "document", "tenant", "when")
+        for c in found.changes:
+            grid.add_row(
+                c.change,
+                escape(shorten(c.title, 30)),
+                str(c.version),
+                c.document_id,
+                escape(c.tenant or "(global)"),
+                age(c.at),
+            )
+        console.print(grid)
+    if found.unrecorded:
+        many = found.unrecorded != 1
+        console.print(
+            f"{found.unrecorded} earlier change{'s' if many else ''} "
+            f"{'predate' if many else 'predates'} the change log (migration 0012): not listed.",
+            highlight=False,
+        )

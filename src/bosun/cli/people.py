@@ -285,6 +285,11 @@ def escalations_list(
     for row, line in zip(rows, cells, strict=True):
         console.print(_line(line, widths), markup=False, highlight=False, soft_wrap=True)
         console.print(f"    {shorten(_why(row), console.width - 4)}", markup=False, highlight=False)
+        grounds = _grounds(_handoff(row) or {})
+        if grounds:
+            console.print(
+                f"    {shorten(grounds, console.width - 4)}", markup=False, highlight=False
+            )
 
 
 @escalations_app.command("show")
@@ -306,6 +311,8 @@ def escalations_show(run: RunArg, db: DbOption = None) -> None:
     facts.add_row("reason", escape(handoff.get("reason", "")))
     if handoff.get("pending_question"):
         facts.add_row("question", f"[bold]{escape(handoff['pending_question'])}[/bold]")
+    if handoff.get("confidence") is not None:
+        facts.add_row("confidence", escape(f"{float(handoff['confidence']):.2f}"))
     console.print(facts)
     console.print("[bold]summary[/bold]")
     console.print(
@@ -321,6 +328,14 @@ def escalations_show(run: RunArg, db: DbOption = None) -> None:
             markup=False,
             highlight=False,
         )
+    passages = [p for p in handoff.get("passages") or () if isinstance(p, dict)]
+    if passages:
+        console.print(f"[bold]passages the answer was checked against[/bold]: {len(passages)}")
+        for n, item in enumerate(passages, 1):
+            cited = " (cited)" if item.get("cited") else ""
+            console.print(
+                f"  {n}. {_trust('untrusted')} {escape(_cite(item))}{cited}", highlight=False
+            )
     command_hint(
         console, "answer it (the agent continues)", f"bosun escalations answer {row.id} --note TEXT"
     )
@@ -387,6 +402,25 @@ def _why(row: RunRow) -> str:
     if row.status == "waiting_human" and question:
         return f"asks: {question}"
     return str(handoff.get("reason") or "")
+
+
+def _cite(passage: dict[str, Any]) -> str:
+    """A passage as a citation: its document's title, version and span."""
+    title, version = passage.get("title", "?"), passage.get("version", "?")
+    span = passage.get("span") or ("?", "?")
+    return f"{title} (version {version}, chars {span[0]}-{span[1]})"
+
+
+def _grounds(handoff: dict[str, Any]) -> str:
+    """A low-confidence handoff's confidence and its passages' titles, in one line; ``""``
+    for any other handoff."""
+    if handoff.get("confidence") is None:
+        return ""
+    titles = dict.fromkeys(
+        str(p.get("title", "?")) for p in handoff.get("passages") or () if isinstance(p, dict)
+    )
+    found = ", ".join(titles) if titles else "none"
+    return f"confidence {float(handoff['confidence']):.2f}; passages: {found}"
 
 
 # --- shared -------------------------------------------------------------------------------

@@ -15,6 +15,11 @@ Replacing deletes the old chunks (their keyword and vector entries with them) an
 new ones in the same transaction as the document row and the tenant's corpus counter, so a
 reader sees the old version or the new one, never a mix, and a failed write leaves nothing.
 
+Every write that moves a corpus counter also appends a row to `kb_changes` in the same
+transaction, so `changes` can say what changed after a corpus version an answer was drawn
+from: the counters of the tenant and the global corpus each move by one per change, so the
+changes after version V are the last (current - V) rows of the two corpora, in order.
+
 Tenants: ``""`` is the global corpus. A caller reads its own tenant's documents and the
 global ones (`visible`), never another tenant's.
 """
@@ -33,12 +38,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bosun.data._repo import Repository, values_of
-from bosun.data.schema import kb_chunks, kb_corpus, kb_documents
+from bosun.data.schema import kb_changes, kb_chunks, kb_corpus, kb_documents
 from bosun.data.store import Store
 from bosun.data.vectors import VectorIndex, open_index
+from bosun.errors import UserError
 
 __all__ = [
+    "ChangeRow",
     "ChunkRow",
+    "CorpusChanges",
     "DocumentRow",
     "DocumentRows",
     "NewChunk",
@@ -172,6 +180,43 @@ class PutOutcome:
     """What changed."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeRow:
+    """One change to a corpus: what moved its version by one."""
+
+    tenant: str
+    """The corpus changed: a tenant's, or ``""`` for the global one."""
+    seq: int
+    """That corpus's counter after the change."""
+    change: Literal["added", "updated", "reindexed", "removed"]
+    """What happened to the document (``reindexed``: same text, new embedder or chunking)."""
+    document_id: str
+    """The document (gone when `change` is ``removed``)."""
+    source: str
+    """Where it was read from."""
+    title: str
+    """Its title at the change."""
+    version: int
+    """The document version the change left (the removed version, for ``removed``)."""
+    at: float
+    """When."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CorpusChanges:
+    """What changed in the documents a tenant reads after one corpus version."""
+
+    since: int
+    """The corpus version asked about (e.g. a run's ``corpus_version``)."""
+    current: int
+    """The corpus version now."""
+    changes: list[ChangeRow]
+    """The recorded changes after `since`, oldest first."""
+    unrecorded: int
+    """Changes after `since` made before changes were recorded (migration 0012): counted
+    by the corpus version, not listed."""
+
+
 _CHUNK_FIELDS = ChunkRow.__slots__
 
 
@@ -225,6 +270,7 @@ class DocumentRows(Repository):
                     kb_documents.update().where(kb_documents.c.id == doc_id).values(**values)
                 )
                 status = "updated" if new_text else "reindexed"
+            version = int(values["version"])
             if chunks:
                 owner = {"document_id": doc_id, "tenant": doc.tenant}
                 ids = conn.execute(
@@ -233,7 +279,19 @@ class DocumentRows(Repository):
                 ).scalars()
                 vectors = [(i, doc.tenant, c.embedding) for i, c in zip(ids, chunks, strict=True)]
                 index.add(conn, vectors)
-            self._bump(conn, doc.tenant, now)
+            seq = self._bump(conn, doc.tenant, now)
+            conn.execute(
+                kb_changes.insert().values(
+                    tenant=doc.tenant,
+                    seq=seq,
+                    change=status,
+                    document_id=doc_id,
+                    source=doc.source,
+                    title=doc.title,
+                    version=version,
+                    at=now,
+                )
+            )
             stored = self._find(conn, doc.tenant, doc.source, lock=False)
         assert stored is not None
         return PutOutcome(stored, status)
@@ -253,9 +311,23 @@ class DocumentRows(Repository):
             ).first()
             if row is None:  # removed meanwhile
                 return False
-            self._drop_chunks(conn, DocumentRow(**row._mapping), index)
+            gone = DocumentRow(**row._mapping)
+            self._drop_chunks(conn, gone, index)
             conn.execute(kb_documents.delete().where(kb_documents.c.id == document_id))
-            self._bump(conn, tenant, time.time())
+            now = time.time()
+            seq = self._bump(conn, tenant, now)
+            conn.execute(
+                kb_changes.insert().values(
+                    tenant=tenant,
+                    seq=seq,
+                    change="removed",
+                    document_id=gone.id,
+                    source=gone.source,
+                    title=gone.title,
+                    version=gone.version,
+                    at=now,
+                )
+            )
         return True
 
     def _get_own(self, document_id: str, tenant: str) -> DocumentRow | None:
@@ -292,7 +364,8 @@ class DocumentRows(Repository):
             index.remove(conn, ids)
         conn.execute(kb_chunks.delete().where(kb_chunks.c.document_id == doc.id))
 
-    def _bump(self, conn: Connection, tenant: str, now: float) -> None:
+    def _bump(self, conn: Connection, tenant: str, now: float) -> int:
+        """Add one to `tenant`'s corpus counter; the counter after."""
         updated = conn.execute(
             kb_corpus.update()
             .where(kb_corpus.c.tenant == tenant)
@@ -300,6 +373,12 @@ class DocumentRows(Repository):
         ).rowcount
         if not updated:
             conn.execute(kb_corpus.insert().values(tenant=tenant, version=1, updated_at=now))
+            return 1
+        return int(
+            conn.execute(
+                sa.select(kb_corpus.c.version).where(kb_corpus.c.tenant == tenant)
+            ).scalar_one()
+        )
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -358,6 +437,36 @@ class DocumentRows(Repository):
         of its own corpus counter and the global one (each only grows)."""
         with self._read() as conn:
             return int(conn.exec_driver_sql(self._sql("version"), _pair(tenant)).scalar_one())
+
+    def changes(self, *, tenant: str, since: int) -> CorpusChanges:
+        """What changed in the documents `tenant` reads after corpus version `since`.
+
+        Each change moves the version by exactly one (`corpus_version`), so they are the last
+        ``current - since`` recorded changes of `tenant`'s corpus and the global one. Their
+        order is the order their rows were written: on PostgreSQL a tenant's change and a
+        global one committing at the same moment may be listed in either order, which only
+        matters when `since` falls between the two."""
+        if since < 0:
+            raise UserError(f"a corpus version is 0 or more, not {since}")
+        with self.transaction() as conn:
+            current = int(conn.exec_driver_sql(self._sql("version"), _pair(tenant)).scalar_one())
+            if since > current:
+                raise UserError(
+                    f"corpus version {since} is ahead of the current one ({current}): "
+                    "it is not a version of this corpus"
+                )
+            rows = conn.execute(
+                sa.select(kb_changes)
+                .where(kb_changes.c.tenant.in_(visible(tenant)))
+                .order_by(kb_changes.c.id.desc())
+                .limit(current - since)
+            ).all()
+        found = [
+            ChangeRow(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in reversed(rows)
+        ]
+        return CorpusChanges(
+            since=since, current=current, changes=found, unrecorded=current - since - len(found)
+        )
 
     def keyword(self, query: str, *, tenant: str, k: int) -> list[tuple[int, float]]:
         """Up to `k` (chunk id, score) matching any word of `query`, best first: BM25 on

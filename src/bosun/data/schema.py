@@ -18,6 +18,7 @@ __all__ = [
     "eval_runs",
     "feedback",
     "memories",
+    "kb_changes",
     "kb_chunks",
     "kb_corpus",
     "kb_documents",
@@ -453,6 +454,24 @@ kb_corpus = sa.Table(
     sa.Column("tenant", sa.String(200), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# One row per change that moved a corpus version (migration 0012): what `kb_corpus` counts,
+# kept so "what changed since version V" has an answer once a document is replaced or gone.
+kb_changes = sa.Table(
+    "kb_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # the order of changes
+    sa.Column("tenant", sa.String(200), nullable=False),  # "" = global
+    sa.Column("seq", sa.Integer, nullable=False),  # that corpus's counter after the change
+    sa.Column("change", sa.String(16), nullable=False),  # added|updated|reindexed|removed
+    sa.Column("document_id", sa.String(40), nullable=False),  # no FK: outlives its document
+    sa.Column("source", sa.String(1000), nullable=False),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # the document version it left
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("ix_kb_changes_tenant_id", "tenant", "id"),
+    sqlite_autoincrement=True,
 )
 
 # --- the semantic cache (migration 0010) ------------------------------------------------

@@ -27,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from bosun.data.runlist import RunCursor, RunFilter, RunList
 from bosun.gateway.auth import APPROVALS_DECIDE
 from bosun.gateway.people import ESCALATED
+from bosun.runtime.state import HandoffPassage
 from bosun.service.dashboard.context import Current, Dash, Poster
 from bosun.service.dashboard.evidence import evidence_of
 from bosun.service.dashboard.render import DashboardRoute, page
@@ -46,6 +47,18 @@ def handoff_of(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def passages_of(handoff: dict[str, Any]) -> list[HandoffPassage]:
+    """The knowledge-base passages of a low-confidence handoff; an entry that is not one
+    (a package written by another version) is left out rather than failing the page."""
+    found = []
+    for item in handoff.get("passages") or ():
+        try:
+            found.append(HandoffPassage.model_validate(item))
+        except ValueError:
+            continue
+    return found
 
 
 @router.get("/escalations")
@@ -89,6 +102,8 @@ async def escalation(request: Request, run_id: RunId, viewer: Current, dash: Das
             "row": result.row,
             "waiting": result.row.status in ESCALATED,
             "handoff": shown,
+            "run": result.run,
+            "handoff_passages": passages_of(handoff),
             "evidence": evidence_of(result.steps, reveal),
         },
     )
