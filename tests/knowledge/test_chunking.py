@@ -83,6 +83,17 @@ def test_changing_the_settings_changes_the_signature() -> None:
         ChunkingConfig(tokens=100, overlap=100)
 
 
+def test_a_repeated_line_after_a_long_chunk_is_found_at_its_own_place(small: Chunker) -> None:
+    # Found by the property below: the last "# Title" was placed at an earlier copy inside
+    # the first chunk, leaving the real last line uncovered.
+    lines = ["# Title"] * 8 + ["## Part"] * 2 + ["0:0", "0:002:0", "0:0:002"]
+    text = "\n".join([*lines, *["0000000000"] * 3, "00000000000000", "", "# Title"])
+    chunks = small.split(text, markdown=False)
+
+    assert chunks[-1].end == len(text)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -145,15 +145,19 @@ class Chunker:
 
 def _locate(text: str, piece: str, previous: Chunk | None) -> int:
     """Where `piece` starts. After the first chunk: the last copy starting inside the previous
-    chunk (chunks overlap), else the first copy after it, so repeated text cannot send a
-    chunk back to an earlier copy of itself."""
+    chunk (chunks overlap) and reaching past its end, else the first copy after it, so
+    repeated text cannot send a chunk back to an earlier copy of itself. (A copy wholly
+    inside the previous chunk is never the one: the splitter's overlap is shorter than a
+    chunk, so each chunk reaches further than the one before.)"""
     if previous is None:
         start = text.find(piece)
     else:
         start = -1
         found = text.find(piece, previous.start + 1)
         while 0 <= found <= previous.end:
-            start, found = found, text.find(piece, found + 1)
+            if found + len(piece) > previous.end:
+                start = found
+            found = text.find(piece, found + 1)
         if start < 0:
             start = found
     if start < 0:  # the splitter only strips and cuts: this cannot happen
