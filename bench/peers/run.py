@@ -76,7 +76,7 @@ FRAMEWORKS: dict[str, tuple[str, str, Path, str, str, str]] = {
         "SQLiteSession",
     ),
     "raw": (
-        "hand-written asyncio loop (floor)",
+        "floor: hand-written asyncio loop",
         sys.executable,
         HARNESS / "bench_raw.py",
         "none",
@@ -154,6 +154,12 @@ def _median(xs: list[float]) -> float:
 
 
 def table(records: list[dict[str, Any]]) -> str:
+    # A repetition cut short (a run stopped for time) would weigh some entries more than others.
+    per_rep: dict[int, int] = {}
+    for r in records:
+        per_rep[r["rep"]] = per_rep.get(r["rep"], 0) + 1
+    full = max(per_rep.values(), default=0)
+    records = [r for r in records if per_rep[r["rep"]] == full]
     seq: dict[tuple[str, str], list[float]] = {}
     conc: dict[tuple[str, str], list[float]] = {}
     rss: dict[tuple[str, str], list[float]] = {}
