@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from bosun.runtime.planner import Planner
     from bosun.runtime.threads import ThreadContexts
 
-__all__ = ["RunDriver", "Step", "needs_check", "next_step"]
+__all__ = ["RunDriver", "Step", "handoff_for", "needs_check", "next_step"]
 
 logger = logging.getLogger("bosun.runtime")
 
@@ -91,6 +91,29 @@ def needs_check(state: RunState, agent: Agent) -> bool:
     # Any call counts, failed or withheld ones too: an answer after a search whose
     # passages were withheld as an injection has nothing to stand on, and must say so.
     return policy.always or any(a.tool == policy.tool for a in state.actions)
+
+
+def handoff_for(state: RunState, reason: str, question: str) -> Handoff:
+    """What a person gets with a run handed to them: the reason, the objective and progress
+    (with the model's last message), the actions taken, and the question left open."""
+    failed = sum(not a.ok for a in state.actions)
+    last_text = next(
+        (m.content for m in reversed(state.messages) if m.role == "assistant" and m.content),
+        None,
+    )
+    summary = (
+        f"Objective: {state.objective[:500]}\n"
+        f"Progress: {state.model_calls} model calls, {state.tool_calls} tool calls "
+        f"({failed} failed)."
+    )
+    if last_text:
+        summary += f"\nLast model message: {last_text[:500]}"
+    return Handoff(
+        reason=safe_text(reason),  # reasons quote provider and tool messages
+        summary=safe_text(summary),
+        actions_taken=tuple(state.actions),
+        pending_question=safe_text(question),
+    )
 
 
 class RunDriver(ToolCalls):
@@ -476,25 +499,7 @@ class RunDriver(ToolCalls):
         await self._finish(RunStatus.ESCALATED, handoff=handoff)
 
     def _handoff(self, reason: str, question: str) -> Handoff:
-        state = self.state
-        failed = sum(not a.ok for a in state.actions)
-        last_text = next(
-            (m.content for m in reversed(state.messages) if m.role == "assistant" and m.content),
-            None,
-        )
-        summary = (
-            f"Objective: {state.objective[:500]}\n"
-            f"Progress: {state.model_calls} model calls, {state.tool_calls} tool calls "
-            f"({failed} failed)."
-        )
-        if last_text:
-            summary += f"\nLast model message: {last_text[:500]}"
-        return Handoff(
-            reason=safe_text(reason),  # reasons quote provider and tool messages
-            summary=safe_text(summary),
-            actions_taken=tuple(state.actions),
-            pending_question=safe_text(question),
-        )
+        return handoff_for(self.state, reason, question)
 
     async def _finish(
         self,
