@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import tempfile
 import time
@@ -27,17 +26,14 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from bosun import Store
-from bosun.gateway.auth import ApiKeys, Roles
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service import (  # bench/ is not a package: found through sys.path
     AGENT,
-    BENCH,
     Processes,
     _free_port,
     _percentile,
     _wait_finished,
+    deployment,
     pg_schema,
     postgresql,
 )
@@ -66,18 +62,7 @@ async def _burst(url: str, key: str, n: int) -> tuple[list[str], list[float], fl
 def scenario(backend: str, db_url: str, args: argparse.Namespace, tmp: Path) -> str:
     home = tmp / backend
     home.mkdir()
-    store = Store.open(db_url)
-    key = ApiKeys(store, roles=Roles.builtin()).create("bench", tenant="bench", roles=["submitter"])
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("BOSUN_")},
-        "BOSUN_HOME": str(home),
-        "BOSUN_SERVICE__CONCURRENCY": str(args.concurrency),
-        "BOSUN_SERVICE__TOOL_SCOPES": '["tools:*"]',
-        "BOSUN_SERVICE__REQUESTS_PER_PRINCIPAL": "100000000/minute",
-        "BOSUN_SERVICE__TOKENS_PER_PRINCIPAL": "100000000000/hour",
-        "BOSUN_SERVICE__MAX_QUEUE": str(max(10_000, 10 * args.runs)),
-        "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
-    }
+    store, key, env = deployment(db_url, home, args)
     port = _free_port()
     procs = Processes(home, env)
     try:

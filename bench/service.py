@@ -181,13 +181,11 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
 
 
-def scenario(
-    backend: str, db_url: str, workers: int, args: argparse.Namespace, tmp: Path
-) -> Result:
-    """One deployment: the API (embedded worker when `workers` is 0) and `workers` worker
-    processes over `db_url`; a warm-up, then the timed burst."""
-    home = tmp / f"{backend}-{workers}"
-    home.mkdir()
+def deployment(
+    db_url: str, home: Path, args: argparse.Namespace
+) -> tuple[Store, str, dict[str, str]]:
+    """The store at `db_url`, a submitter key in it, and the environment of the service
+    processes: limits high enough that only the queue and the workers pace the burst."""
     store = Store.open(db_url)
     key = ApiKeys(store, roles=Roles.builtin()).create("bench", tenant="bench", roles=["submitter"])
     env = {
@@ -200,6 +198,17 @@ def scenario(
         "BOSUN_SERVICE__MAX_QUEUE": str(max(10_000, 10 * args.runs)),
         "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
     }
+    return store, key, env
+
+
+def scenario(
+    backend: str, db_url: str, workers: int, args: argparse.Namespace, tmp: Path
+) -> Result:
+    """One deployment: the API (embedded worker when `workers` is 0) and `workers` worker
+    processes over `db_url`; a warm-up, then the timed burst."""
+    home = tmp / f"{backend}-{workers}"
+    home.mkdir()
+    store, key, env = deployment(db_url, home, args)
     if args.bare:
         env["BOSUN_SERVICE__MASK_PII"] = env["BOSUN_SERVICE__SCREEN_INJECTIONS"] = "false"
     port = _free_port()
