@@ -1,17 +1,20 @@
-"""Real local servers for tests: an ASGI app under uvicorn on a free port."""
+"""Real local servers for tests: an ASGI app under uvicorn on a free port, and waiting for a
+`bosun serve` process to answer."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
-__all__ = ["serve"]
+__all__ = ["serve", "wait_ready"]
 
 
 @contextmanager
@@ -33,3 +36,17 @@ def serve(app: FastAPI, **config: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def wait_ready(url: str, process: subprocess.Popen[str], *, timeout: float = 30) -> None:
+    """Wait until the server `process` started answers ``/readyz`` at `url` with 200; fail
+    with its output if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)

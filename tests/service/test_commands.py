@@ -14,6 +14,7 @@ import httpx
 
 from bosun.data.store import Store
 from bosun.runtime import Runtime
+from servers import wait_ready
 
 HERE = Path(__file__).parent
 
@@ -81,14 +82,7 @@ def test_serve_runs_submitted_runs_and_stops_on_sigterm(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, server.communicate()
-            time.sleep(0.1)
+        wait_ready(url, server)
         auth = {"Authorization": f"Bearer {key}"}
         run = httpx.post(f"{url}/v1/runs", json={"agent": "helper", "input": "hi"}, headers=auth)
         assert run.status_code == 202, run.text

@@ -23,6 +23,7 @@ from bosun.data.store import Store
 from bosun.errors import ConfigError
 from bosun.orchestration import Pipelines, load_pipeline, load_pipelines
 from bosun.runtime import Runtime
+from servers import wait_ready
 
 
 def test_pipeline_run_and_show_on_the_sqlite_home(tmp_path: Path) -> None:
@@ -107,14 +108,7 @@ def test_serve_with_a_pipeline_drives_it_in_the_same_process(tmp_path: Path) -> 
     auth = {"Authorization": f"Bearer {key}"}
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, server.communicate()
-            time.sleep(0.1)
+        wait_ready(url, server)
         order = {"input": {"order_id": "#S1", "quantity": 1}}
         started = httpx.post(f"{url}/v1/pipelines/orders/runs", json=order, headers=auth)
         assert started.status_code == 202, started.text
